@@ -1,0 +1,172 @@
+"""``invoicing``: the operator's command line. Commands print JSON for scripts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Optional
+
+import typer
+
+from shared.settings import get_settings
+
+app = typer.Typer(help="Operate the invoicing system.", no_args_is_help=True, add_completion=False)
+stack_app = typer.Typer(help="The local Kafka + PostgreSQL stack (no Docker).", no_args_is_help=True)
+topics_app = typer.Typer(help="Kafka topics of the catalogue.", no_args_is_help=True)
+db_app = typer.Typer(help="The database, its roles and schemas.", no_args_is_help=True)
+dlq_app = typer.Typer(help="Dead letters: records no consumer could process.", no_args_is_help=True)
+services_app = typer.Typer(help="The service processes.", no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+app.add_typer(topics_app, name="topics")
+app.add_typer(db_app, name="db")
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(services_app, name="services")
+
+
+def _print(data) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@stack_app.command("up")
+def stack_up(
+    init: bool = typer.Option(True, help="also create the namespace's database and topics"),
+) -> None:
+    """Start PostgreSQL and Kafka (idempotent), then create the database and topics."""
+    from deploy.local import stack
+    from shared.db import ensure_database
+    from shared.topics import create_topics
+
+    settings = get_settings()
+    try:
+        result = stack.up(settings)
+    except stack.StackError as exc:
+        _fail(str(exc))
+    if init:
+        asyncio.run(ensure_database(settings))
+        result["topics_created"] = asyncio.run(create_topics(settings))
+    _print(result)
+
+
+@stack_app.command("down")
+def stack_down() -> None:
+    """Stop what `stack up` started (read from its pid files)."""
+    from deploy.local import stack
+
+    _print({"stopped": stack.down(get_settings())})
+
+
+@stack_app.command("status")
+def stack_status() -> None:
+    from deploy.local import stack
+
+    _print(stack.status(get_settings()))
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create the catalogue's missing topics (existing ones are left as they are)."""
+    from shared.topics import create_topics
+
+    _print({"created": asyncio.run(create_topics(get_settings()))})
+
+
+@topics_app.command("list")
+def topics_list() -> None:
+    from shared.topics import all_topics
+
+    settings = get_settings()
+    _print([{"name": settings.topic(t.name), "partitions": t.partitions, "purpose": t.purpose,
+             "config": t.config} for t in all_topics()])
+
+
+@db_app.command("init")
+def db_init() -> None:
+    """Create the roles, the namespace's database and the service schemas (idempotent)."""
+    from shared.db import ensure_database
+
+    settings = get_settings()
+    asyncio.run(ensure_database(settings))
+    _print({"database": settings.database})
+
+
+@dlq_app.command("list")
+def dlq_list(topic: Optional[str] = typer.Option(None, help="only this DLQ topic")) -> None:
+    """Every dead letter: where it came from, which consumer gave up, and why."""
+    from shared.dlq import read_dead_letters
+
+    letters = asyncio.run(read_dead_letters(get_settings(), [topic] if topic else None))
+    _print([letter.summary() for letter in letters])
+
+
+@dlq_app.command("show")
+def dlq_show(ref: str = typer.Argument(..., help="TOPIC:OFFSET, as `dlq list` prints it")) -> None:
+    """One dead letter with its original bytes (as text when they are UTF-8)."""
+    from shared.dlq import find_dead_letter
+
+    try:
+        letter = asyncio.run(find_dead_letter(get_settings(), ref))
+    except (LookupError, ValueError) as exc:
+        _fail(str(exc), 2)
+    data = letter.summary()
+    value = letter.value or b""
+    try:
+        data["value"] = value.decode()
+    except UnicodeDecodeError:
+        data["value_hex"] = value.hex()
+    _print(data)
+
+
+@dlq_app.command("replay")
+def dlq_replay(ref: str = typer.Argument(..., help="TOPIC:OFFSET, as `dlq list` prints it")) -> None:
+    """Put a dead letter back on its original topic (after the cause was fixed)."""
+    from shared.dlq import find_dead_letter, replay
+
+    settings = get_settings()
+    try:
+        letter = asyncio.run(find_dead_letter(settings, ref))
+        asyncio.run(replay(settings, letter))
+    except (LookupError, ValueError) as exc:
+        _fail(str(exc), 2)
+    _print({"replayed": ref, "to": letter.original_topic})
+
+
+@services_app.command("up")
+def services_up(names: list[str] = typer.Argument(None, help="default: all three")) -> None:
+    """Start the service processes in the background and wait until they are ready."""
+    from deploy.local import services
+
+    try:
+        _print(services.up(get_settings(), names or None))
+    except services.ServiceError as exc:
+        _fail(str(exc))
+
+
+@services_app.command("down")
+def services_down(names: list[str] = typer.Argument(None, help="default: all three")) -> None:
+    from deploy.local import services
+
+    _print(services.down(get_settings(), names or None))
+
+
+@services_app.command("status")
+def services_status() -> None:
+    from deploy.local import services
+
+    _print(services.status(get_settings()))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Advances service: contracts, the doubled advance and its recovery on invoices."""

@@ -1,0 +1,3 @@
+from services.advances.app import app, runtime
+
+runtime.serve(app)

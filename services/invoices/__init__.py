@@ -1,0 +1,1 @@
+"""Invoices service: intake, validation, deadline clock, approval workflow."""

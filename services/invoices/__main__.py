@@ -1,0 +1,3 @@
+from services.invoices.app import app, runtime
+
+runtime.serve(app)

@@ -1,0 +1,1 @@
+"""Payments service: payment orders, execution, late-payment interest."""

@@ -1,0 +1,3 @@
+from services.payments.app import app, runtime
+
+runtime.serve(app)

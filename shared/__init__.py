@@ -1,0 +1,1 @@
+"""What every service needs exactly once: events, plumbing, clock, money, settings, logging."""

@@ -1,0 +1,183 @@
+"""Idempotent, batched consumption: each batch of records is applied in one PostgreSQL
+transaction that also records every applied ``event_id``; Kafka offsets are committed only
+after that transaction commits.
+
+- A redelivered event (same ``event_id`` for the same consumer) has no second effect.
+- A record that can never be processed (undecodable, unknown type, newer schema, invalid payload,
+  or a handler that raises a non-infrastructure error) is written to ``<topic>.dlq`` with its
+  reason; the records behind it on the partition carry on.
+- An infrastructure error (database or broker unreachable) rolls the whole batch back; the batch
+  is read again after a growing pause. Nothing is committed past an unprocessed record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+
+from shared import metrics
+from shared.clock import Clock
+from shared.dlq import dead_letter_headers
+from shared.events import Decoded, Event, PoisonMessage, decode_document
+from shared.failpoints import failpoint
+from shared.logging import bind_event, get_logger
+from shared.settings import Settings
+
+log = get_logger("consumer")
+
+Handler = Callable[[asyncpg.Connection, Decoded], Awaitable[None]]
+
+INFRASTRUCTURE_ERRORS = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.CannotConnectNowError,
+    KafkaError,
+)
+
+
+@dataclass
+class _Letter:
+    record: ConsumerRecord
+    reason: str
+    detail: str
+
+
+class IdempotentConsumer:
+    """One consumer group reading some topics and applying the events it has handlers for."""
+
+    def __init__(self, name: str, topics: list[str], handlers: dict[type[Event], Handler]) -> None:
+        self.name = name
+        self.topics = topics
+        self.handlers = {model.event_type: handler for model, handler in handlers.items()}
+        self._failures = 0
+
+    def subscribe(
+        self,
+        broker: KafkaBroker,
+        *,
+        settings: Settings,
+        pool: Callable[[], asyncpg.Pool],
+        producer: AIOKafkaProducer,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self._pool = pool
+        self.producer = producer
+        self.clock = clock
+
+        @broker.subscriber(
+            *(settings.topic(t) for t in self.topics),
+            group_id=f"{settings.topic(self.name)}",
+            batch=True,
+            max_records=settings.consumer_batch_size,
+            ack_policy=AckPolicy.MANUAL,
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=600_000,
+            title=self.name,
+        )
+        async def consume(body: list, msg: KafkaMessage) -> None:
+            await self.consume_batch(msg)
+
+    async def consume_batch(self, msg: KafkaMessage) -> None:
+        records: tuple[ConsumerRecord, ...] = msg.raw_message
+        try:
+            letters = await self.apply(records)
+            for letter in letters:
+                await self._dead_letter(letter)
+        except INFRASTRUCTURE_ERRORS as exc:
+            self._failures += 1
+            pause = min(0.25 * 2 ** self._failures, 15.0)
+            metrics.consumer_retries.labels(self.name).inc()
+            log.warning("batch rolled back, will be read again", consumer=self.name,
+                        records=len(records), error=repr(exc), pause_s=pause)
+            await asyncio.sleep(pause)
+            await msg.nack()
+            return
+        self._failures = 0
+        failpoint("consumer.after_db_commit")
+        await msg.ack()
+
+    async def apply(self, records: tuple[ConsumerRecord, ...]) -> list[_Letter]:
+        """Applies a batch in one transaction; returns the records to dead-letter."""
+        letters: list[_Letter] = []
+        wanted: list[tuple[ConsumerRecord, Decoded]] = []
+        for record in records:
+            try:
+                document = json.loads(record.value) if record.value is not None else None
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                letters.append(_Letter(record, "undecodable", f"not UTF-8 JSON: {exc}"))
+                continue
+            event_type = document.get("event_type") if isinstance(document, dict) else None
+            if isinstance(event_type, str) and event_type not in self.handlers:
+                metrics.events_consumed.labels(event_type, "ignored").inc()
+                continue
+            try:
+                wanted.append((record, decode_document(document)))
+            except PoisonMessage as poison:
+                letters.append(_Letter(record, poison.reason, poison.detail))
+        if not wanted:
+            return letters
+
+        async with self._pool().acquire() as conn, conn.transaction():
+            fresh = set(await conn.fetchval(
+                "WITH ins AS (INSERT INTO processed_events (consumer, event_id, topic, partition, kafka_offset) "
+                "SELECT $1, * FROM unnest($2::uuid[], $3::text[], $4::int[], $5::bigint[]) "
+                "ON CONFLICT DO NOTHING RETURNING event_id) SELECT coalesce(array_agg(event_id), '{}') FROM ins",
+                self.name,
+                [d.envelope.event_id for _, d in wanted],
+                [r.topic for r, _ in wanted],
+                [r.partition for r, _ in wanted],
+                [r.offset for r, _ in wanted],
+            ))
+            for record, decoded in wanted:
+                event_type = decoded.envelope.event_type
+                if decoded.envelope.event_id not in fresh:
+                    metrics.events_consumed.labels(event_type, "duplicate").inc()
+                    continue
+                fresh.discard(decoded.envelope.event_id)
+                with bind_event(decoded.envelope):
+                    try:
+                        async with conn.transaction():
+                            await self.handlers[event_type](conn, decoded)
+                    except INFRASTRUCTURE_ERRORS:
+                        raise
+                    except Exception as exc:
+                        # The effect was rolled back to its savepoint; forget the event so a
+                        # replay of the dead letter is applied.
+                        await conn.execute(
+                            "DELETE FROM processed_events WHERE consumer = $1 AND event_id = $2",
+                            self.name, decoded.envelope.event_id,
+                        )
+                        letters.append(_Letter(record, "handler_failed", f"{type(exc).__name__}: {exc}"))
+                        log.error("handler failed, event dead-lettered", consumer=self.name, error=repr(exc))
+                        continue
+                    metrics.events_consumed.labels(event_type, "processed").inc()
+                    log.info("event handled", consumer=self.name)
+        return letters
+
+    async def _dead_letter(self, letter: _Letter) -> None:
+        record = letter.record
+        await self.producer.send_and_wait(
+            f"{record.topic}.dlq",
+            value=record.value,
+            key=record.key,
+            headers=dead_letter_headers(record, self.name, letter.reason, letter.detail, self.clock.now()),
+        )
+        metrics.dead_letters.labels(record.topic, letter.reason).inc()
+        log.warning("record dead-lettered", consumer=self.name, topic=record.topic,
+                    partition=record.partition, offset=record.offset, reason=letter.reason,
+                    detail=letter.detail[:300])

@@ -1,0 +1,116 @@
+"""The one wiring point of a service process: settings, logging, database pool and migrations,
+the FastStream Kafka broker with its subscribers, the outbox relay, and the HTTP app (the
+service's API plus /metrics, /healthz, /readyz), all started and stopped by the app's lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+import uvicorn
+from fastapi import APIRouter, FastAPI
+from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+
+from shared.clock import Clock, clock_from_spec
+from shared.consumer import IdempotentConsumer
+from shared.db import PLUMBING, connect, create_pool, migrate
+from shared.logging import configure_logging, get_logger
+from shared.metrics import registry
+from shared.outbox import OutboxRelay, idempotent_producer
+from shared.settings import Settings, get_settings
+from shared.http import ops_router
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        name: str,
+        migrations: Path,
+        settings: Settings | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings or get_settings()
+        self.clock = clock or clock_from_spec(self.settings.clock)
+        self.migrations = migrations
+        self.log = get_logger(name)
+        self.broker = KafkaBroker(
+            self.settings.kafka_bootstrap,
+            client_id=name,
+            logger=None,
+            middlewares=(KafkaPrometheusMiddleware(registry=registry, app_name=name),),
+            enable_idempotence=True,
+            acks="all",
+            graceful_timeout=10.0,
+        )
+        self.producer = idempotent_producer(self.settings, f"{name}-outbox")
+        self.relay = OutboxRelay(self.settings, name, self.producer)
+        self._pool: asyncpg.Pool | None = None
+        self._consumers: list[IdempotentConsumer] = []
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError(f"the {self.name} service is not started")
+        return self._pool
+
+    def topic(self, name: str) -> str:
+        return self.settings.topic(name)
+
+    def consume(self, consumer: IdempotentConsumer) -> None:
+        consumer.subscribe(
+            self.broker, settings=self.settings, pool=lambda: self.pool,
+            producer=self.producer, clock=self.clock,
+        )
+        self._consumers.append(consumer)
+
+    async def _check_database(self) -> None:
+        async with self.pool.acquire(timeout=2) as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def _check_broker(self) -> None:
+        if not await self.broker.ping(timeout=2.0):
+            raise ConnectionError(f"Kafka at {self.settings.kafka_bootstrap} does not answer")
+
+    @asynccontextmanager
+    async def lifespan(self, _app: FastAPI):
+        conn = await connect(self.settings, self.name)
+        try:
+            applied = await migrate(conn, self.name, [PLUMBING, self.migrations])
+        finally:
+            await conn.close()
+        self._pool = await create_pool(self.settings, self.name)
+        await self.producer.start()
+        await self.broker.start()
+        relay = asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox-relay")
+        self.log.info("service started", migrations_applied=applied, clock=repr(self.clock),
+                      kafka=self.settings.kafka_bootstrap, database=self.settings.database)
+        try:
+            yield
+        finally:
+            relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay
+            await self.broker.stop()
+            await self.producer.stop()
+            await self._pool.close()
+            self.log.info("service stopped")
+
+    def http_app(self, *routers: APIRouter, title: str) -> FastAPI:
+        app = FastAPI(title=title, lifespan=self.lifespan)
+        for router in routers:
+            app.include_router(router)
+        app.include_router(ops_router({"database": self._check_database, "kafka": self._check_broker}))
+        return app
+
+    def serve(self, app: FastAPI) -> None:
+        configure_logging(self.name, self.settings.log_level)
+        uvicorn.run(
+            app, host=self.settings.http_host, port=self.settings.http_ports[self.name],
+            log_level="warning", access_log=False,
+        )

@@ -1,0 +1,78 @@
+"""Configuration from the environment (prefix ``INVOICING_``), one object for every process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES = ("invoices", "payments", "advances")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INVOICING_", env_nested_delimiter="__")
+
+    # A namespace isolates one deployment (or one test run) from another on the same stack:
+    # it prefixes every topic and names the database.
+    namespace: str = ""
+
+    state_dir: Path = Path("/var/tmp/invoicing")
+    cache_dir: Path = Path.home() / ".cache" / "invoicing"
+
+    kafka_host: str = "127.0.0.1"
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    kafka_heap: str = "768m"
+
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 15432
+    pg_admin_user: str = "invoicing_admin"
+    pg_admin_password: str = "invoicing-admin-local"
+    db_passwords: dict[str, str] = Field(
+        default_factory=lambda: {name: f"{name}-local" for name in SERVICES}
+    )
+    db_pool_max: int = 10
+
+    http_host: str = "127.0.0.1"
+    http_ports: dict[str, int] = Field(
+        default_factory=lambda: {"invoices": 8101, "payments": 8102, "advances": 8103}
+    )
+
+    clock: str = "system"
+    log_level: str = "INFO"
+    failpoints: str = ""
+
+    relay_batch_size: int = 500
+    relay_poll_seconds: float = 1.0
+    consumer_batch_size: int = 500
+    consumer_max_attempts: int = 5
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.kafka_host}:{self.kafka_port}"
+
+    @property
+    def database(self) -> str:
+        return f"invoicing_{self.namespace}" if self.namespace else "invoicing"
+
+    def topic(self, name: str) -> str:
+        return f"{self.namespace}.{name}" if self.namespace else name
+
+    def admin_dsn(self, database: str = "postgres") -> str:
+        return (
+            f"postgresql://{self.pg_admin_user}:{self.pg_admin_password}"
+            f"@{self.pg_host}:{self.pg_port}/{database}"
+        )
+
+    def service_dsn(self, service: str) -> str:
+        return (
+            f"postgresql://{service}:{self.db_passwords[service]}"
+            f"@{self.pg_host}:{self.pg_port}/{self.database}"
+        )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
