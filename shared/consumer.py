@@ -27,7 +27,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from shared import metrics
 from shared.clock import Clock
 from shared.dlq import dead_letter_headers
-from shared.events import Decoded, Event, PoisonMessage, decode_document
+from shared.events import Decoded, Event, PoisonMessage, decode_document, event_types
 from shared.failpoints import failpoint
 from shared.logging import bind_event, get_logger
 from shared.settings import Settings
@@ -63,6 +63,7 @@ class IdempotentConsumer:
         self.name = name
         self.topics = topics
         self.handlers = {model.event_type: handler for model, handler in handlers.items()}
+        self.known_types = set(event_types())
         self._failures = 0
 
     def subscribe(
@@ -71,12 +72,12 @@ class IdempotentConsumer:
         *,
         settings: Settings,
         pool: Callable[[], asyncpg.Pool],
-        producer: AIOKafkaProducer,
+        producer: Callable[[], AIOKafkaProducer],
         clock: Clock,
     ) -> None:
         self.settings = settings
         self._pool = pool
-        self.producer = producer
+        self._producer = producer
         self.clock = clock
 
         @broker.subscriber(
@@ -122,7 +123,9 @@ class IdempotentConsumer:
                 letters.append(_Letter(record, "undecodable", f"not UTF-8 JSON: {exc}"))
                 continue
             event_type = document.get("event_type") if isinstance(document, dict) else None
-            if isinstance(event_type, str) and event_type not in self.handlers:
+            # Another consumer's event is skipped; a type nobody knows is decoded below and
+            # dead-lettered as unknown.
+            if event_type in self.known_types and event_type not in self.handlers:
                 metrics.events_consumed.labels(event_type, "ignored").inc()
                 continue
             try:
@@ -171,7 +174,7 @@ class IdempotentConsumer:
 
     async def _dead_letter(self, letter: _Letter) -> None:
         record = letter.record
-        await self.producer.send_and_wait(
+        await self._producer().send_and_wait(
             f"{record.topic}.dlq",
             value=record.value,
             key=record.key,

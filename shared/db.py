@@ -83,7 +83,7 @@ def lock_key(text: str) -> int:
 async def migrate(conn: asyncpg.Connection, service: str, folders: list[Path]) -> list[str]:
     """Applies, in order and once, the ``NNN_*.sql`` files of ``folders`` to the service schema.
 
-    Files are named by folder (``plumbing/001_plumbing.sql``) so two folders may both have a 001.
+    Files are named by package (``shared/001_plumbing.sql``) so two folders may both have a 001.
     Concurrent starts of the same service serialise on an advisory lock.
     """
     applied: list[str] = []
@@ -96,7 +96,7 @@ async def migrate(conn: asyncpg.Connection, service: str, folders: list[Path]) -
         done = {row["name"] for row in await conn.fetch("SELECT name FROM schema_migrations")}
         for folder in folders:
             for path in sorted(folder.glob("[0-9][0-9][0-9]_*.sql")):
-                name = f"{folder.name}/{path.name}"
+                name = f"{folder.parent.name}/{path.name}"
                 if name in done:
                     continue
                 async with conn.transaction():

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from shared.settings import Settings
-from shared.topics import CONSUMED
+from shared.topics import CONSUMED, read_all
 
 H_TOPIC, H_PARTITION, H_OFFSET = "dlq.original_topic", "dlq.original_partition", "dlq.original_offset"
 H_CONSUMER, H_REASON, H_DETAIL, H_AT = "dlq.consumer", "dlq.reason", "dlq.detail", "dlq.failed_at"
@@ -85,41 +85,9 @@ def dlq_topics(settings: Settings) -> list[str]:
 
 
 async def read_dead_letters(settings: Settings, topics: list[str] | None = None) -> list[DeadLetter]:
-    """Every dead letter currently on the DLQ topics (read from the start, no consumer group)."""
-    topics = topics or dlq_topics(settings)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, group_id=None
-    )
-    await consumer.start()
-    try:
-        known = await consumer.topics()
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in topics if topic in known
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        if not partitions:
-            return []
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        letters: list[DeadLetter] = []
-        remaining = {tp for tp in partitions if ends[tp] > 0}
-        while remaining:
-            batch = await consumer.getmany(timeout_ms=1000)
-            for tp, records in batch.items():
-                for record in records:
-                    if record.offset < ends[tp]:
-                        letters.append(_from_record(record))
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-            if not batch:
-                for tp in list(remaining):
-                    if await consumer.position(tp) >= ends[tp]:
-                        remaining.discard(tp)
-        return sorted(letters, key=lambda d: (d.dlq_topic, d.dlq_offset))
-    finally:
-        await consumer.stop()
+    """Every dead letter currently on the DLQ topics."""
+    records = await read_all(settings, topics or dlq_topics(settings))
+    return sorted((_from_record(r) for r in records), key=lambda d: (d.dlq_topic, d.dlq_offset))
 
 
 async def find_dead_letter(settings: Settings, ref: str) -> DeadLetter:

@@ -21,8 +21,11 @@ def to_cents(value: Decimal | int | str, rounding: str = ROUND_HALF_UP) -> Decim
 
 
 def _decimal(value: Any) -> Decimal:
-    if isinstance(value, bool) or isinstance(value, float):
-        raise TypeError(f"money must be a Decimal, an int or a decimal string, not {type(value).__name__}")
+    # ValueError (not TypeError) so that pydantic reports it as a validation error of the field.
+    if isinstance(value, (bool, float)):
+        raise ValueError(
+            f"amounts are written as decimal strings (e.g. \"1234.50\"), not as a {type(value).__name__}"
+        )
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, int):
@@ -33,7 +36,7 @@ def _decimal(value: Any) -> Decimal:
         except InvalidOperation:
             raise ValueError(f"{value!r} is not a decimal amount") from None
     else:
-        raise TypeError(f"money must be a Decimal, an int or a decimal string, not {type(value).__name__}")
+        raise ValueError(f"an amount must be a decimal string, not a {type(value).__name__}")
     if not result.is_finite():
         raise ValueError(f"{value!r} is not a finite amount")
     return result

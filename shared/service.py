@@ -12,6 +12,7 @@ from pathlib import Path
 
 import asyncpg
 import uvicorn
+from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
@@ -48,8 +49,7 @@ class ServiceRuntime:
             acks="all",
             graceful_timeout=10.0,
         )
-        self.producer = idempotent_producer(self.settings, f"{name}-outbox")
-        self.relay = OutboxRelay(self.settings, name, self.producer)
+        self._producer: AIOKafkaProducer | None = None
         self._pool: asyncpg.Pool | None = None
         self._consumers: list[IdempotentConsumer] = []
 
@@ -59,13 +59,19 @@ class ServiceRuntime:
             raise RuntimeError(f"the {self.name} service is not started")
         return self._pool
 
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError(f"the {self.name} service is not started")
+        return self._producer
+
     def topic(self, name: str) -> str:
         return self.settings.topic(name)
 
     def consume(self, consumer: IdempotentConsumer) -> None:
         consumer.subscribe(
             self.broker, settings=self.settings, pool=lambda: self.pool,
-            producer=self.producer, clock=self.clock,
+            producer=lambda: self.producer, clock=self.clock,
         )
         self._consumers.append(consumer)
 
@@ -85,8 +91,11 @@ class ServiceRuntime:
         finally:
             await conn.close()
         self._pool = await create_pool(self.settings, self.name)
-        await self.producer.start()
+        # aiokafka binds its clients to the running loop: they are created here, not in __init__.
+        self._producer = idempotent_producer(self.settings, f"{self.name}-outbox")
+        await self._producer.start()
         await self.broker.start()
+        self.relay = OutboxRelay(self.settings, self.name, self._producer)
         relay = asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox-relay")
         self.log.info("service started", migrations_applied=applied, clock=repr(self.clock),
                       kafka=self.settings.kafka_bootstrap, database=self.settings.database)

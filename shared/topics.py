@@ -7,10 +7,13 @@ dead-letter twin ``<topic>.dlq``. Domain events are kept forever: they are the a
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.structs import ConsumerRecord
 
 from shared.settings import Settings
 
@@ -73,3 +76,41 @@ async def create_topics(settings: Settings, replication: int = 1) -> list[str]:
         return [t.name for t in wanted]
     finally:
         await admin.close()
+
+
+async def partitions_of(settings: Settings, topics: list[str]) -> list[TopicPartition]:
+    """The partitions of the given (resolved) topic names; topics that do not exist are left out."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    return [
+        TopicPartition(topic["topic"], partition["partition"])
+        for topic in described if topic["error_code"] == 0
+        for partition in sorted(topic["partitions"], key=lambda p: p["partition"])
+    ]
+
+
+async def read_all(settings: Settings, topics: list[str], timeout: float = 30.0) -> list[ConsumerRecord]:
+    """Every record on the topics up to their current end, read without a consumer group."""
+    partitions = await partitions_of(settings, topics)
+    if not partitions:
+        return []
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records: list[ConsumerRecord] = []
+        deadline = time.monotonic() + timeout
+        while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {', '.join(topics)} to the end within {timeout:.0f} s")
+            for tp, batch in (await consumer.getmany(timeout_ms=500)).items():
+                records.extend(record for record in batch if record.offset < ends[tp])
+        return records
+    finally:
+        await consumer.stop()

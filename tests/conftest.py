@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import pytest
+
+from deploy.local import stack as local_stack
+from shared.db import drop_database, ensure_database
+from shared.settings import Settings
+from shared.topics import create_topics
+from tests.support import Services, drop_topics, isolated_settings
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def stack(base_settings: Settings) -> Settings:
+    """The real Kafka + PostgreSQL stack. Started if needed; a failure to start fails the tests."""
+    local_stack.up(base_settings)
+    return base_settings
+
+
+@pytest.fixture
+async def ns(stack: Settings):
+    """A fresh namespace on the stack: its own database, schemas and topics."""
+    settings = isolated_settings(stack)
+    await ensure_database(settings)
+    await create_topics(settings)
+    yield settings
+    await drop_database(settings)
+    await drop_topics(settings)
+
+
+@pytest.fixture
+def services(ns: Settings, tmp_path):
+    running = Services(ns, tmp_path / "services")
+    yield running
+    running.stop_all()

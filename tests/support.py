@@ -1,0 +1,147 @@
+"""Helpers for tests that run the real stack: namespaces, service processes, topic reads."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+import uuid
+from decimal import Decimal
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from stdnum import luhn
+
+from deploy.local.services import ServiceProcess
+from shared.money import to_cents
+from shared.settings import SERVICES, Settings
+from shared.topics import all_topics, read_all
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def isolated_settings(base: Settings) -> Settings:
+    """Same stack, its own namespace (topics and database) and its own HTTP ports."""
+    return base.model_copy(update={
+        "namespace": f"t{uuid.uuid4().hex[:10]}",
+        "http_ports": {name: free_port() for name in SERVICES},
+        "relay_poll_seconds": 0.5,
+    })
+
+
+def env_of(settings: Settings, **extra: str) -> dict[str, str]:
+    return {
+        "INVOICING_NAMESPACE": settings.namespace,
+        "INVOICING_STATE_DIR": str(settings.state_dir),
+        "INVOICING_KAFKA_PORT": str(settings.kafka_port),
+        "INVOICING_PG_PORT": str(settings.pg_port),
+        "INVOICING_HTTP_PORTS": json.dumps(settings.http_ports),
+        "INVOICING_RELAY_POLL_SECONDS": str(settings.relay_poll_seconds),
+        "INVOICING_FAILPOINTS": "",
+        **extra,
+    }
+
+
+class Services:
+    """Starts, kills and restarts service processes of one namespace."""
+
+    def __init__(self, settings: Settings, folder) -> None:
+        self.settings = settings
+        self.folder = folder
+        self.running: dict[str, ServiceProcess] = {}
+
+    async def start(self, name: str, **env: str) -> ServiceProcess:
+        process = ServiceProcess(name, self.settings, env=env_of(self.settings, **env), folder=self.folder)
+        process.start()
+        self.running[name] = process
+        await asyncio.to_thread(process.wait_ready)
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.running.values():
+            process.stop()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.settings.http_ports[name]}"
+
+
+async def drop_topics(settings: Settings) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        mine = [settings.topic(t.name) for t in all_topics() if settings.topic(t.name) in existing]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
+
+
+async def admin_connection(settings: Settings) -> asyncpg.Connection:
+    return await asyncpg.connect(settings.admin_dsn(settings.database))
+
+
+async def read_topic(settings: Settings, name: str) -> list:
+    return await read_all(settings, [settings.topic(name)])
+
+
+async def produce(settings: Settings, name: str, values: list[bytes], key: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send_and_wait(settings.topic(name), value=value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def eventually(check, timeout: float = 30.0, interval: float = 0.2):
+    """Polls an async ``check`` until it returns a truthy value; returns it."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s (last value: {last!r})")
+
+
+def make_siret(n: int) -> str:
+    siren = f"{n:08d}"
+    siren += luhn.calc_check_digit(siren)
+    body = siren + "0001"
+    return body + luhn.calc_check_digit(body)
+
+
+def contract(i: int, **changes) -> dict:
+    data = {
+        "contract_id": f"M-2026-{i:04d}",
+        "supplier_siret": make_siret(10000000 + i),
+        "supplier_name": f"Entreprise {i}",
+        "sme": i % 2 == 0,
+        "contract_type": ("works", "supplies", "services")[i % 3],
+        "amount_ht": str(Decimal("60000.00") + i),
+        "amount_ttc": str(to_cents((Decimal("60000.00") + i) * Decimal("1.2"))),
+        "duration_months": 6 + i % 20,
+        "notified_on": "2026-01-05",
+        "engagement_numbers": [f"EJ-{i}"],
+    }
+    data.update(changes)
+    return data
+
+
+async def post_contracts(base_url: str, contracts: list[dict], actor: str = "procurement") -> list[int]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        codes = []
+        for body in contracts:
+            answer = await client.post("/contracts", json=body, headers={"x-actor": actor})
+            codes.append(answer.status_code)
+        return codes
