@@ -11,7 +11,8 @@ import typer
 
 from shared.settings import get_settings
 
-app = typer.Typer(help="Operate the invoicing system.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(help="Operate the invoicing system.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False)
 stack_app = typer.Typer(help="The local Kafka + PostgreSQL stack (no Docker).", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics of the catalogue.", no_args_is_help=True)
 db_app = typer.Typer(help="The database, its roles and schemas.", no_args_is_help=True)
@@ -159,6 +160,18 @@ def services_status() -> None:
     from deploy.local import services
 
     _print(services.status(get_settings()))
+
+
+@app.command("demo")
+def demo(
+    contracts: int = typer.Option(12, help="how many contracts to notify"),
+    keep_running: bool = typer.Option(False, help="leave the stack and services running to explore"),
+) -> None:
+    """Run the system on a demo workload and print a summary."""
+    from cli.demo import run_demo
+
+    settings = get_settings().model_copy(update={"namespace": get_settings().namespace or "demo"})
+    _print(run_demo(settings, contracts, keep_running))
 
 
 def main() -> None:

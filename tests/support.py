@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import time
 import uuid
@@ -15,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from stdnum import luhn
 
-from deploy.local.services import ServiceProcess
+from deploy.local.services import ServiceProcess, env_of  # noqa: F401  (re-exported for tests)
 from shared.money import to_cents
 from shared.settings import SERVICES, Settings
 from shared.topics import all_topics, read_all
@@ -36,19 +35,6 @@ def isolated_settings(base: Settings) -> Settings:
     })
 
 
-def env_of(settings: Settings, **extra: str) -> dict[str, str]:
-    return {
-        "INVOICING_NAMESPACE": settings.namespace,
-        "INVOICING_STATE_DIR": str(settings.state_dir),
-        "INVOICING_KAFKA_PORT": str(settings.kafka_port),
-        "INVOICING_PG_PORT": str(settings.pg_port),
-        "INVOICING_HTTP_PORTS": json.dumps(settings.http_ports),
-        "INVOICING_RELAY_POLL_SECONDS": str(settings.relay_poll_seconds),
-        "INVOICING_FAILPOINTS": "",
-        **extra,
-    }
-
-
 class Services:
     """Starts, kills and restarts service processes of one namespace."""
 
@@ -58,7 +44,7 @@ class Services:
         self.running: dict[str, ServiceProcess] = {}
 
     async def start(self, name: str, **env: str) -> ServiceProcess:
-        process = ServiceProcess(name, self.settings, env=env_of(self.settings, **env), folder=self.folder)
+        process = ServiceProcess(name, self.settings, env=env, folder=self.folder)
         process.start()
         self.running[name] = process
         await asyncio.to_thread(process.wait_ready)

@@ -5,6 +5,7 @@ restart services.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from deploy.local.stack import _alive, _read_pid, _tail
+from deploy.local.stack import _alive, _port_open, _read_pid, _tail
 from shared.settings import SERVICES, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +25,23 @@ class ServiceError(Exception):
     pass
 
 
+def env_of(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment that gives a child process these settings."""
+    return {
+        "INVOICING_NAMESPACE": settings.namespace,
+        "INVOICING_STATE_DIR": str(settings.state_dir),
+        "INVOICING_CACHE_DIR": str(settings.cache_dir),
+        "INVOICING_KAFKA_PORT": str(settings.kafka_port),
+        "INVOICING_PG_PORT": str(settings.pg_port),
+        "INVOICING_HTTP_PORTS": json.dumps(settings.http_ports),
+        "INVOICING_RELAY_POLL_SECONDS": str(settings.relay_poll_seconds),
+        "INVOICING_CLOCK": settings.clock,
+        "INVOICING_LOG_LEVEL": settings.log_level,
+        "INVOICING_FAILPOINTS": "",
+        **extra,
+    }
+
+
 class ServiceProcess:
     def __init__(self, name: str, settings: Settings, env: dict[str, str] | None = None,
                  folder: Path | None = None) -> None:
@@ -31,7 +49,7 @@ class ServiceProcess:
             raise ServiceError(f"no service {name!r}; the services are {', '.join(SERVICES)}")
         self.name = name
         self.settings = settings
-        self.env = env or {}
+        self.env = env_of(settings, **(env or {}))
         self.folder = folder or settings.state_dir / "services" / (settings.namespace or "default")
         self.log = self.folder / f"{name}.log"
         self.pid_file = self.folder / f"{name}.pid"
@@ -46,6 +64,9 @@ class ServiceProcess:
         return _read_pid(self.pid_file)
 
     def start(self) -> None:
+        port = self.settings.http_ports[self.name]
+        if _port_open(port, self.settings.http_host):
+            raise ServiceError(f"port {port} is taken by another process: stop it or set INVOICING_HTTP_PORTS")
         self.folder.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
         with open(self.log, "ab") as out:

@@ -167,7 +167,7 @@ message.max.bytes=20971520
 
 def _java_command(paths: Paths, settings: Settings, main: str, *args: str) -> list[str]:
     return [
-        "java", f"-Xms256m", f"-Xmx{settings.kafka_heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+        "java", "-Xms256m", f"-Xmx{settings.kafka_heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
         "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={LOG4J}",
         f"-Dkafka.logs.dir={paths.kafka_logs}", "-cp", f"{paths.kafka_libs}/*", main, *args,
     ]

@@ -1,0 +1,41 @@
+"""The local stack: `up` is idempotent, `status` tells the truth, a taken port is named."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from deploy.local import stack as local_stack
+
+pytestmark = pytest.mark.integration
+
+
+def _cli(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=300)
+
+
+def test_stack_up_when_running_changes_nothing(stack):
+    before = local_stack.status(stack)
+    assert before["kafka"]["running"] and before["postgres"]["running"]
+
+    again = _cli("stack", "up")
+
+    assert again.returncode == 0, again.stderr
+    result = json.loads(again.stdout)
+    assert result["kafka"] == "already running"
+    assert result["postgres"] == "already running"
+    assert result["topics_created"] == []
+    after = local_stack.status(stack)
+    assert after["kafka"]["pid"] == before["kafka"]["pid"]
+    assert after["postgres"]["pid"] == before["postgres"]["pid"]
+    assert after["kafka"]["version"].startswith("4.")
+
+
+def test_a_port_taken_by_someone_else_is_named(stack, tmp_path):
+    other = _cli("stack", "up", INVOICING_STATE_DIR=str(tmp_path / "other"))
+    assert other.returncode == 1
+    assert f"port {stack.pg_port}" in other.stderr
+    assert "did not start" in other.stderr
