@@ -39,3 +39,37 @@ def test_a_port_taken_by_someone_else_is_named(stack, tmp_path):
     assert other.returncode == 1
     assert f"port {stack.pg_port}" in other.stderr
     assert "did not start" in other.stderr
+
+
+async def test_each_service_role_sees_only_its_own_schema(ns, services):
+    import asyncpg
+
+    from shared.db import connect
+
+    await services.start("advances")
+    await services.start("invoices")
+    invoices = await connect(ns, "invoices")
+    try:
+        assert await invoices.fetchval("SELECT count(*) FROM contract_refs") == 0
+        for table in ("advances.contracts", "advances.outbox"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await invoices.fetchval(f"SELECT count(*) FROM {table}")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await invoices.execute("CREATE TABLE public.sneaky (id int)")
+    finally:
+        await invoices.close()
+
+
+def test_missing_java_or_maven_is_said_plainly(stack, tmp_path, monkeypatch):
+    from tests.support import free_port
+
+    settings = stack.model_copy(update={
+        "state_dir": tmp_path / "state", "cache_dir": tmp_path / "cache",
+        "kafka_port": free_port(), "kafka_controller_port": free_port(),
+    })
+    paths = local_stack.Paths.of(settings)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(local_stack.StackError, match="'java' is not on PATH"):
+        local_stack.kafka_up(settings, paths)
+    with pytest.raises(local_stack.StackError, match="'mvn' is not on PATH"):
+        local_stack.ensure_kafka_libs(paths)
