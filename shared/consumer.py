@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
@@ -35,6 +36,7 @@ from shared.settings import Settings
 log = get_logger("consumer")
 
 Handler = Callable[[asyncpg.Connection, Decoded], Awaitable[None]]
+RawHandler = Callable[[asyncpg.Pool, ConsumerRecord], Awaitable[None]]
 
 INFRASTRUCTURE_ERRORS = (
     OSError,
@@ -50,20 +52,22 @@ INFRASTRUCTURE_ERRORS = (
 
 
 @dataclass
-class _Letter:
+class Letter:
     record: ConsumerRecord
     reason: str
     detail: str
 
 
-class IdempotentConsumer:
-    """One consumer group reading some topics and applying the events it has handlers for."""
+class BatchConsumer(ABC):
+    """A consumer group reading batches of records; subclasses say how a batch is applied.
 
-    def __init__(self, name: str, topics: list[str], handlers: dict[type[Event], Handler]) -> None:
+    ``apply`` commits its own database work and returns the records to dead-letter; the
+    offsets are committed after it returns. Infrastructure errors rewind the batch.
+    """
+
+    def __init__(self, name: str, topics: list[str]) -> None:
         self.name = name
         self.topics = topics
-        self.handlers = {model.event_type: handler for model, handler in handlers.items()}
-        self.known_types = set(event_types())
         self._failures = 0
 
     def subscribe(
@@ -112,15 +116,40 @@ class IdempotentConsumer:
         failpoint("consumer.after_db_commit")
         await msg.ack()
 
-    async def apply(self, records: tuple[ConsumerRecord, ...]) -> list[_Letter]:
+    @abstractmethod
+    async def apply(self, records: tuple[ConsumerRecord, ...]) -> list[Letter]: ...
+
+    async def _dead_letter(self, letter: Letter) -> None:
+        record = letter.record
+        await self._producer().send_and_wait(
+            f"{record.topic}.dlq",
+            value=record.value,
+            key=record.key,
+            headers=dead_letter_headers(record, self.name, letter.reason, letter.detail, self.clock.now()),
+        )
+        metrics.dead_letters.labels(record.topic, letter.reason).inc()
+        log.warning("record dead-lettered", consumer=self.name, topic=record.topic,
+                    partition=record.partition, offset=record.offset, reason=letter.reason,
+                    detail=letter.detail[:300])
+
+
+class IdempotentConsumer(BatchConsumer):
+    """Applies domain events, each at most once per consumer (dedup on ``event_id``)."""
+
+    def __init__(self, name: str, topics: list[str], handlers: dict[type[Event], Handler]) -> None:
+        super().__init__(name, topics)
+        self.handlers = {model.event_type: handler for model, handler in handlers.items()}
+        self.known_types = set(event_types())
+
+    async def apply(self, records: tuple[ConsumerRecord, ...]) -> list[Letter]:
         """Applies a batch in one transaction; returns the records to dead-letter."""
-        letters: list[_Letter] = []
+        letters: list[Letter] = []
         wanted: list[tuple[ConsumerRecord, Decoded]] = []
         for record in records:
             try:
                 document = json.loads(record.value) if record.value is not None else None
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                letters.append(_Letter(record, "undecodable", f"not UTF-8 JSON: {exc}"))
+                letters.append(Letter(record, "undecodable", f"not UTF-8 JSON: {exc}"))
                 continue
             event_type = document.get("event_type") if isinstance(document, dict) else None
             # Another consumer's event is skipped; a type nobody knows is decoded below and
@@ -131,7 +160,7 @@ class IdempotentConsumer:
             try:
                 wanted.append((record, decode_document(document)))
             except PoisonMessage as poison:
-                letters.append(_Letter(record, poison.reason, poison.detail))
+                letters.append(Letter(record, poison.reason, poison.detail))
         if not wanted:
             return letters
 
@@ -165,22 +194,31 @@ class IdempotentConsumer:
                             "DELETE FROM processed_events WHERE consumer = $1 AND event_id = $2",
                             self.name, decoded.envelope.event_id,
                         )
-                        letters.append(_Letter(record, "handler_failed", f"{type(exc).__name__}: {exc}"))
+                        letters.append(Letter(record, "handler_failed", f"{type(exc).__name__}: {exc}"))
                         log.error("handler failed, event dead-lettered", consumer=self.name, error=repr(exc))
                         continue
                     metrics.events_consumed.labels(event_type, "processed").inc()
                     log.info("event handled", consumer=self.name)
         return letters
 
-    async def _dead_letter(self, letter: _Letter) -> None:
-        record = letter.record
-        await self._producer().send_and_wait(
-            f"{record.topic}.dlq",
-            value=record.value,
-            key=record.key,
-            headers=dead_letter_headers(record, self.name, letter.reason, letter.detail, self.clock.now()),
-        )
-        metrics.dead_letters.labels(record.topic, letter.reason).inc()
-        log.warning("record dead-lettered", consumer=self.name, topic=record.topic,
-                    partition=record.partition, offset=record.offset, reason=letter.reason,
-                    detail=letter.detail[:300])
+
+class RawRecordConsumer(BatchConsumer):
+    """Hands each record (not an event: e.g. a raw supplier document) to a function that is
+    idempotent by itself, for instance keyed on the content's hash. A failure other than an
+    infrastructure error dead-letters that record only."""
+
+    def __init__(self, name: str, topics: list[str], handler: RawHandler) -> None:
+        super().__init__(name, topics)
+        self.handler = handler
+
+    async def apply(self, records: tuple[ConsumerRecord, ...]) -> list[Letter]:
+        letters: list[Letter] = []
+        for record in records:
+            try:
+                await self.handler(self._pool(), record)
+            except INFRASTRUCTURE_ERRORS:
+                raise
+            except Exception as exc:
+                letters.append(Letter(record, "handler_failed", f"{type(exc).__name__}: {exc}"))
+                log.error("record handler failed, record dead-lettered", consumer=self.name, error=repr(exc))
+        return letters
