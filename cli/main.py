@@ -162,6 +162,42 @@ def services_status() -> None:
     _print(services.status(get_settings()))
 
 
+bench_app = typer.Typer(help="Benchmarks (numbers, not pass/fail).", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@app.command("parse")
+def parse(path: str = typer.Argument(..., help="a UBL, CII or Factur-X PDF file")) -> None:
+    """Print the canonical invoice as JSON (exit 2 when the file cannot be read)."""
+    from cli.invoice_tools import parse_command
+
+    code, text = parse_command(path)
+    typer.echo(text)
+    raise typer.Exit(code)
+
+
+@app.command("validate")
+def validate(
+    path: str = typer.Argument(..., help="a UBL, CII or Factur-X PDF file"),
+    profile: str = typer.Option("en16931", help="en16931 | fr-public"),
+    buyer_siret: Optional[str] = typer.Option(None, help="the buyer's SIRET (fr-public); default: settings"),
+) -> None:
+    """Validate a document: exit 0 valid, 1 invalid, 2 unreadable."""
+    from cli.invoice_tools import validate_command
+
+    code, text = validate_command(path, profile, buyer_siret or get_settings().buyer_siret)
+    typer.echo(text)
+    raise typer.Exit(code)
+
+
+@bench_app.command("parse")
+def bench_parse(seconds: float = typer.Option(3.0, help="measuring time per format")) -> None:
+    """Documents per second, one core: parse + en16931 validation of 20-line invoices."""
+    from cli.invoice_tools import bench_parse as run
+
+    _print(run(seconds))
+
+
 @app.command("demo")
 def demo(
     contracts: int = typer.Option(12, help="how many contracts to notify"),

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Awaitable, Callable
 
 import asyncpg
 import uvicorn
@@ -18,7 +19,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 
 from shared.clock import Clock, clock_from_spec
-from shared.consumer import IdempotentConsumer
+from shared.consumer import BatchConsumer
 from shared.db import PLUMBING, connect, create_pool, migrate
 from shared.logging import configure_logging, get_logger
 from shared.metrics import registry
@@ -51,7 +52,8 @@ class ServiceRuntime:
         )
         self._producer: AIOKafkaProducer | None = None
         self._pool: asyncpg.Pool | None = None
-        self._consumers: list[IdempotentConsumer] = []
+        self._consumers: list[BatchConsumer] = []
+        self._background: list[Callable[[], Awaitable[None]]] = []
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -68,7 +70,11 @@ class ServiceRuntime:
     def topic(self, name: str) -> str:
         return self.settings.topic(name)
 
-    def consume(self, consumer: IdempotentConsumer) -> None:
+    def background(self, task: Callable[[], Awaitable[None]]) -> None:
+        """A coroutine run for the life of the service (started after the broker, cancelled at stop)."""
+        self._background.append(task)
+
+    def consume(self, consumer: BatchConsumer) -> None:
         consumer.subscribe(
             self.broker, settings=self.settings, pool=lambda: self.pool,
             producer=lambda: self.producer, clock=self.clock,
@@ -96,15 +102,18 @@ class ServiceRuntime:
         await self._producer.start()
         await self.broker.start()
         self.relay = OutboxRelay(self.settings, self.name, self._producer)
-        relay = asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox-relay")
+        tasks = [asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox-relay")]
+        tasks += [asyncio.create_task(task(), name=f"{self.name}-{task.__name__}") for task in self._background]
         self.log.info("service started", migrations_applied=applied, clock=repr(self.clock),
                       kafka=self.settings.kafka_bootstrap, database=self.settings.database)
         try:
             yield
         finally:
-            relay.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await self.broker.stop()
             await self.producer.stop()
             await self._pool.close()

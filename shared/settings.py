@@ -40,6 +40,12 @@ class Settings(BaseSettings):
         default_factory=lambda: {"invoices": 8101, "payments": 8102, "advances": 8103}
     )
 
+    # The Region as the buyer named on invoices (CCP D2192-2: the recipient's SIRET).
+    buyer_siret: str = "20005376700014"
+    validation_profile: str = "fr-public"
+    inbox_dir: Path | None = None
+    inbox_poll_seconds: float = 1.0
+
     clock: str = "system"
     log_level: str = "INFO"
     failpoints: str = ""
@@ -56,6 +62,11 @@ class Settings(BaseSettings):
     @property
     def database(self) -> str:
         return f"invoicing_{self.namespace}" if self.namespace else "invoicing"
+
+    @property
+    def inbox(self) -> Path:
+        """The watched drop folder (SFTP/EDI landing point) of this namespace."""
+        return self.inbox_dir or self.state_dir / "inbox" / (self.namespace or "default")
 
     def topic(self, name: str) -> str:
         return f"{self.namespace}.{name}" if self.namespace else name

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from deploy.local import stack as local_stack
@@ -30,6 +32,7 @@ async def ns(stack: Settings):
     yield settings
     await drop_database(settings)
     await drop_topics(settings)
+    shutil.rmtree(settings.inbox, ignore_errors=True)
 
 
 @pytest.fixture

@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.invoices.handlers import contracts_consumer
+from services.invoices import api
+from services.invoices.handlers import consumers
+from services.invoices.inbox import InboxWatcher
+from services.invoices.intake import Intake
 from shared.service import ServiceRuntime
 
 runtime = ServiceRuntime("invoices", migrations=Path(__file__).parent / "migrations")
-runtime.consume(contracts_consumer)
-app = runtime.http_app(title="Invoices service")
+intake = Intake(lambda: runtime.pool, runtime.settings, runtime.clock)
+for consumer in consumers(intake):
+    runtime.consume(consumer)
+inbox = InboxWatcher(runtime.settings.inbox, intake, runtime.settings.inbox_poll_seconds)
+
+
+async def watch_inbox() -> None:
+    await inbox.run()
+
+
+runtime.background(watch_inbox)
+app = runtime.http_app(api.router, title="Invoices service")
 app.state.runtime = runtime
+app.state.intake = intake

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date
 from uuid import UUID
 
 import asyncpg
 
 from shared.events.contracts import ContractNotified
+from shared.events.invoices import InvoiceReceived
 
 
 async def upsert_contract_ref(conn: asyncpg.Connection, contract: ContractNotified, event_id: UUID) -> None:
@@ -20,4 +23,73 @@ async def upsert_contract_ref(conn: asyncpg.Connection, contract: ContractNotifi
                source_event_id = EXCLUDED.source_event_id""",
         contract.contract_id, contract.supplier_siret, contract.amount_ttc, contract.notified_on,
         contract.engagement_numbers, event_id,
+    )
+
+
+async def invoice_by_sha256(conn: asyncpg.Connection, sha256: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT invoice_id, status FROM invoices WHERE document_sha256 = $1", sha256)
+
+
+async def insert_received(conn: asyncpg.Connection, event: InvoiceReceived, content: bytes) -> bool:
+    """Stores the document and its invoice; False when the same document is already stored."""
+    stored = await conn.execute(
+        "INSERT INTO documents (sha256, content, size_bytes, stored_at) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (sha256) DO NOTHING",
+        event.sha256, content, event.size_bytes, event.received_at,
+    )
+    if not stored.endswith(" 1"):
+        return False
+    await conn.execute(
+        "INSERT INTO invoices (invoice_id, document_sha256, channel, source, received_at, status) "
+        "VALUES ($1, $2, $3, $4, $5, 'received')",
+        UUID(event.invoice_id), event.sha256, event.channel, event.source, event.received_at,
+    )
+    return True
+
+
+async def lock_for_decision(conn: asyncpg.Connection, invoice_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT i.invoice_id, i.status, d.content FROM invoices i "
+        "JOIN documents d ON d.sha256 = i.document_sha256 WHERE i.invoice_id = $1 FOR UPDATE OF i",
+        UUID(invoice_id),
+    )
+
+
+async def holder_of(conn: asyncpg.Connection, business_key: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT invoice_id, received_at FROM invoices WHERE business_key = $1", business_key
+    )
+
+
+async def record_decision(
+    conn: asyncpg.Connection, invoice_id: str, *, status: str, profile: str, business_key: str | None,
+    canonical: dict | None, reasons: list[dict], warnings: list[dict], decided_at,
+) -> None:
+    invoice = canonical or {}
+    await conn.execute(
+        """UPDATE invoices SET status = $2, profile = $3, business_key = $4, canonical = $5,
+               reasons = $6, warnings = $7, decided_at = $8, format = $9, number = $10,
+               seller_siret = $11, issue_date = $12
+           WHERE invoice_id = $1""",
+        UUID(invoice_id), status, profile, business_key,
+        json.dumps(canonical) if canonical is not None else None,
+        json.dumps(reasons), json.dumps(warnings), decided_at,
+        invoice.get("format"), invoice.get("number"),
+        (invoice.get("seller") or {}).get("siret"),
+        date.fromisoformat(invoice["issue_date"]) if invoice.get("issue_date") else None,
+    )
+
+
+async def find_invoice(conn: asyncpg.Connection, invoice_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT invoice_id, document_sha256, channel, source, received_at, status, profile, format, "
+        "number, seller_siret, issue_date, reasons, warnings, decided_at FROM invoices WHERE invoice_id = $1",
+        invoice_id,
+    )
+
+
+async def document_of(conn: asyncpg.Connection, invoice_id: UUID) -> bytes | None:
+    return await conn.fetchval(
+        "SELECT d.content FROM invoices i JOIN documents d ON d.sha256 = i.document_sha256 "
+        "WHERE i.invoice_id = $1", invoice_id,
     )

@@ -1,0 +1,124 @@
+"""The invoice commands of ``invoicing``: parse a supplier document, validate it, measure the
+parser. Plain functions returning (exit code, text) so the command line stays a thin shell.
+
+Exit codes: 0 done (and valid), 1 invalid invoice, 2 unreadable document.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from services.invoices.domain.validation import Finding, validate
+from services.invoices.formats import UnreadableDocument, parse
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_UNREADABLE = 2
+
+
+def parse_command(path: str | Path) -> tuple[int, str]:
+    """The canonical invoice of the file at ``path`` as JSON, or why it cannot be read."""
+    try:
+        invoice = parse(_read(path))
+    except UnreadableDocument as exc:
+        return EXIT_UNREADABLE, _unreadable(exc)
+    return EXIT_OK, invoice.model_dump_json(indent=2)
+
+
+def validate_command(
+    path: str | Path, profile: str = "en16931", buyer_siret: str | None = None
+) -> tuple[int, str]:
+    """The validation report of the file at ``path`` under ``profile`` as JSON.
+
+    Raises ValueError for an unknown profile, or for ``fr-public`` without a valid
+    ``buyer_siret``: those are mistakes of the operator, not of the document."""
+    try:
+        invoice = parse(_read(path))
+    except UnreadableDocument as exc:
+        return EXIT_UNREADABLE, _unreadable(exc)
+    report = validate(invoice, profile, buyer_siret=buyer_siret)
+    document = {
+        "valid": report.valid,
+        "outcome": report.outcome,
+        "errors": [_finding(finding) for finding in report.errors],
+        "warnings": [_finding(finding) for finding in report.warnings],
+    }
+    return (EXIT_OK if report.valid else EXIT_INVALID), json.dumps(
+        document, indent=2, ensure_ascii=False
+    )
+
+
+def bench_parse(seconds: float = 3.0) -> dict[str, float]:
+    """Documents per second, on this one core, for parse + EN 16931 validation of a 20-line
+    CII invoice, a 20-line UBL invoice and a 20-line Factur-X PDF (each measured for
+    ``seconds``), plus plain lxml parsing of the same CII for reference."""
+    from lxml import etree
+
+    corpus = _corpus()
+    cii, ubl, pdf = corpus.cii(), corpus.ubl(), corpus.facturx_pdf()
+    for document in (cii, ubl, pdf):
+        report = validate(parse(document))
+        if not report.valid:  # a benchmark of the failure path would flatter the figures
+            raise RuntimeError(f"the benchmark document is not valid: {report.errors[0]}")
+    return {
+        "cii_per_s": _rate(lambda: validate(parse(cii)), seconds),
+        "ubl_per_s": _rate(lambda: validate(parse(ubl)), seconds),
+        "facturx_per_s": _rate(lambda: validate(parse(pdf)), seconds),
+        "lxml_parse_only_cii_per_s": _rate(lambda: etree.fromstring(cii), seconds),
+    }
+
+
+def _rate(work: Callable[[], Any], seconds: float) -> float:
+    for _ in range(20):  # warm the caches
+        work()
+    done = 0
+    started = time.perf_counter()
+    deadline = started + seconds
+    while time.perf_counter() < deadline:
+        for _ in range(10):
+            work()
+        done += 10
+    return round(done / (time.perf_counter() - started), 1)
+
+
+def _corpus():
+    """The document generator lives with the tests; the benchmark runs from a source checkout,
+    whose root holds ``tests/``."""
+    try:
+        from tests.corpus import build
+    except ModuleNotFoundError:
+        root = Path(__file__).resolve().parent.parent
+        if not (root / "tests" / "corpus" / "build.py").is_file():
+            raise RuntimeError(
+                "the benchmark needs the test corpus (tests/corpus/build.py) of a source checkout"
+            ) from None
+        sys.path.insert(0, str(root))
+        from tests.corpus import build
+    return build
+
+
+def _read(path: str | Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise UnreadableDocument(
+            "cannot_open", f"The file {path} cannot be opened ({exc.strerror or exc})."
+        ) from None
+
+
+def _unreadable(exc: UnreadableDocument) -> str:
+    return json.dumps({"error": exc.reason, "message": exc.message}, indent=2, ensure_ascii=False)
+
+
+def _finding(finding: Finding) -> dict[str, str | None]:
+    return {
+        "rule": finding.rule,
+        "term": finding.term,
+        "location": finding.location,
+        "message": finding.message,
+    }

@@ -1,0 +1,220 @@
+"""UN/CEFACT Cross Industry Invoice D16B to the canonical invoice, following the EN 16931-3-3
+binding. One mapping serves Factur-X / ZUGFeRD 2 (MINIMUM, BASIC WL, BASIC, EN 16931, EXTENDED)
+and XRechnung CII: the profiles differ in which terms they carry, not in where they carry them.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from typing import Any
+
+from services.invoices.formats._common import (
+    allowance_charge_of,
+    group_locations,
+    keep_amount_in_currency,
+    line_of,
+    party_identifiers,
+    siret_of,
+    totals_of,
+    vat_of,
+)
+from services.invoices.formats._xml import Terms, Values
+from shared.events.invoice_document import CanonicalInvoice
+
+RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
+RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
+UDT = "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100"
+NAMESPACES = {"rsm": RSM, "ram": RAM, "udt": UDT}
+ROOT_TAG = f"{{{RSM}}}CrossIndustryInvoice"
+
+_ROOT = "/rsm:CrossIndustryInvoice"
+_TRANSACTION = "rsm:SupplyChainTradeTransaction"
+_AGREEMENT = f"{_TRANSACTION}/ram:ApplicableHeaderTradeAgreement"
+_DELIVERY = f"{_TRANSACTION}/ram:ApplicableHeaderTradeDelivery"
+_SETTLEMENT = f"{_TRANSACTION}/ram:ApplicableHeaderTradeSettlement"
+_SUMMATION = f"{_SETTLEMENT}/ram:SpecifiedTradeSettlementHeaderMonetarySummation"
+_LINE_PATH = f"{_TRANSACTION}/ram:IncludedSupplyChainTradeLineItem"
+_VAT_PATH = f"{_SETTLEMENT}/ram:ApplicableTradeTax"
+_ALLOWANCE_CHARGE_PATH = f"{_SETTLEMENT}/ram:SpecifiedTradeAllowanceCharge"
+_SELLER_PATH = f"{_AGREEMENT}/ram:SellerTradeParty"
+_BUYER_PATH = f"{_AGREEMENT}/ram:BuyerTradeParty"
+
+_HEADER = Terms({
+    "BT-24": "rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID",
+    "BT-1": "rsm:ExchangedDocument/ram:ID",
+    "BT-3": "rsm:ExchangedDocument/ram:TypeCode",
+    "BT-2": "rsm:ExchangedDocument/ram:IssueDateTime/udt:DateTimeString",
+    "BT-10": f"{_AGREEMENT}/ram:BuyerReference",
+    "BT-13": f"{_AGREEMENT}/ram:BuyerOrderReferencedDocument/ram:IssuerAssignedID",
+    "BT-12": f"{_AGREEMENT}/ram:ContractReferencedDocument/ram:IssuerAssignedID",
+    "BT-63": f"{_AGREEMENT}/ram:SellerTaxRepresentativeTradeParty"
+             "/ram:SpecifiedTaxRegistration/ram:ID",
+    "BT-72": f"{_DELIVERY}/ram:ActualDeliverySupplyChainEvent"
+             "/ram:OccurrenceDateTime/udt:DateTimeString",
+    "BT-80": f"{_DELIVERY}/ram:ShipToTradeParty/ram:PostalTradeAddress/ram:CountryID",
+    "BT-5": f"{_SETTLEMENT}/ram:InvoiceCurrencyCode",
+    "BT-81": f"{_SETTLEMENT}/ram:SpecifiedTradeSettlementPaymentMeans/ram:TypeCode",
+    "BT-84": f"{_SETTLEMENT}/ram:SpecifiedTradeSettlementPaymentMeans"
+             "/ram:PayeePartyCreditorFinancialAccount/ram:IBANID",
+    "BT-73": f"{_SETTLEMENT}/ram:BillingSpecifiedPeriod/ram:StartDateTime/udt:DateTimeString",
+    "BT-74": f"{_SETTLEMENT}/ram:BillingSpecifiedPeriod/ram:EndDateTime/udt:DateTimeString",
+    "BT-20": f"{_SETTLEMENT}/ram:SpecifiedTradePaymentTerms/ram:Description",
+    "BT-9": f"{_SETTLEMENT}/ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime/udt:DateTimeString",
+    "BT-106": f"{_SUMMATION}/ram:LineTotalAmount",
+    "BT-108": f"{_SUMMATION}/ram:ChargeTotalAmount",
+    "BT-107": f"{_SUMMATION}/ram:AllowanceTotalAmount",
+    "BT-109": f"{_SUMMATION}/ram:TaxBasisTotalAmount",
+    "BT-110": f"{_SUMMATION}/ram:TaxTotalAmount",
+    "BT-114": f"{_SUMMATION}/ram:RoundingAmount",
+    "BT-112": f"{_SUMMATION}/ram:GrandTotalAmount",
+    "BT-113": f"{_SUMMATION}/ram:TotalPrepaidAmount",
+    "BT-115": f"{_SUMMATION}/ram:DuePayableAmount",
+    "BG-4": _SELLER_PATH,
+    "BG-7": _BUYER_PATH,
+    "BG-22": _SUMMATION,
+    "BG-23": _VAT_PATH,
+    "BG-20": _ALLOWANCE_CHARGE_PATH,
+    "BG-25": _LINE_PATH,
+}, NAMESPACES)
+
+_PARTY = Terms({
+    "name": "ram:Name",
+    "id": "ram:ID",
+    "global_id": "ram:GlobalID",
+    "legal_id": "ram:SpecifiedLegalOrganization/ram:ID",
+    "address": "ram:PostalTradeAddress",
+    "postcode": "ram:PostalTradeAddress/ram:PostcodeCode",
+    "line": "ram:PostalTradeAddress/ram:LineOne",
+    "city": "ram:PostalTradeAddress/ram:CityName",
+    "country": "ram:PostalTradeAddress/ram:CountryID",
+    "tax_registration": "ram:SpecifiedTaxRegistration/ram:ID",
+}, NAMESPACES)
+
+_LINE = Terms({
+    "BT-126": "ram:AssociatedDocumentLineDocument/ram:LineID",
+    "BT-153": "ram:SpecifiedTradeProduct/ram:Name",
+    "BT-146": "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount",
+    "BT-148": "ram:SpecifiedLineTradeAgreement/ram:GrossPriceProductTradePrice/ram:ChargeAmount",
+    "BT-129": "ram:SpecifiedLineTradeDelivery/ram:BilledQuantity",
+    "BT-151": "ram:SpecifiedLineTradeSettlement/ram:ApplicableTradeTax/ram:CategoryCode",
+    "BT-152": "ram:SpecifiedLineTradeSettlement/ram:ApplicableTradeTax/ram:RateApplicablePercent",
+    "BT-131": "ram:SpecifiedLineTradeSettlement"
+              "/ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount",
+}, NAMESPACES)
+
+_VAT = Terms({
+    "BT-117": "ram:CalculatedAmount",
+    "BT-120": "ram:ExemptionReason",
+    "BT-116": "ram:BasisAmount",
+    "BT-118": "ram:CategoryCode",
+    "BT-121": "ram:ExemptionReasonCode",
+    "BT-119": "ram:RateApplicablePercent",
+}, NAMESPACES)
+
+_ALLOWANCE_CHARGE = Terms({
+    "indicator": "ram:ChargeIndicator/udt:Indicator",
+    "amount": "ram:ActualAmount",
+    "base_amount": "ram:BasisAmount",
+    "reason_code": "ram:ReasonCode",
+    "reason": "ram:Reason",
+    "vat_category": "ram:CategoryTradeTax/ram:CategoryCode",
+    "vat_rate": "ram:CategoryTradeTax/ram:RateApplicablePercent",
+}, NAMESPACES)
+
+# Business terms of the parties → key in _PARTY.
+_SELLER_TERMS = {"BT-27": "name", "BT-29": "global_id", "BT-30": "legal_id", "BG-5": "address",
+                 "BT-40": "country", "BT-31": "tax_registration", "BT-32": "tax_registration"}
+_BUYER_TERMS = {"BT-44": "name", "BT-46": "global_id", "BT-47": "legal_id", "BG-8": "address",
+                "BT-55": "country", "BT-48": "tax_registration"}
+
+# The VAT number and the local tax number share an element, told apart by their scheme.
+_SCHEME = {"BT-31": "[@schemeID='VA']", "BT-32": "[@schemeID='FC']", "BT-48": "[@schemeID='VA']"}
+
+LOCATIONS: dict[str, str] = {
+    **{term: f"{_ROOT}/{path}" for term, path in _HEADER.paths.items()},
+    "BG-21": f"{_ROOT}/{_ALLOWANCE_CHARGE_PATH}",
+    **{term: f"{_ROOT}/{_SELLER_PATH}/{_PARTY.paths[key]}{_SCHEME.get(term, '')}"
+       for term, key in _SELLER_TERMS.items()},
+    **{term: f"{_ROOT}/{_BUYER_PATH}/{_PARTY.paths[key]}{_SCHEME.get(term, '')}"
+       for term, key in _BUYER_TERMS.items()},
+    **group_locations(_LINE, _VAT, _ALLOWANCE_CHARGE),
+}
+
+
+def parse_cii(root: etree._Element, *, document_format: str) -> CanonicalInvoice:
+    values = Values()
+    found = _HEADER.read(root, _ROOT)
+    texts = found.texts
+    elements = found.elements
+    currency = texts.get("BT-5")
+    keep_amount_in_currency(found, "BT-110", currency)
+    return CanonicalInvoice.model_validate({
+        "format": document_format,
+        "syntax": "cii",
+        "specification_id": texts.get("BT-24"),
+        "number": texts.get("BT-1"),
+        "issue_date": values.date_102(found, "BT-2"),
+        "type_code": texts.get("BT-3"),
+        "currency": currency,
+        "due_date": values.date_102(found, "BT-9"),
+        "buyer_reference": texts.get("BT-10"),
+        "contract_reference": texts.get("BT-12"),
+        "purchase_order_reference": texts.get("BT-13"),
+        "seller": _party(found.first("BG-4"), f"{_ROOT}/{_SELLER_PATH}"),
+        "buyer": _party(found.first("BG-7"), f"{_ROOT}/{_BUYER_PATH}"),
+        "payee_iban": texts.get("BT-84"),
+        "payment_terms": texts.get("BT-20"),
+        "payment_means_code": texts.get("BT-81"),
+        "delivery_date": values.date_102(found, "BT-72"),
+        "invoicing_period_start": values.date_102(found, "BT-73"),
+        "invoicing_period_end": values.date_102(found, "BT-74"),
+        "deliver_to_country": texts.get("BT-80"),
+        "tax_representative_vat_id": texts.get("BT-63"),
+        "lines": [
+            line_of(_LINE, element, f"{_ROOT}/{_LINE_PATH}[{index}]", values)
+            for index, element in enumerate(elements.get("BG-25", ()), start=1)
+        ],
+        "vat_breakdown": [
+            vat_of(_VAT, element, f"{_ROOT}/{_VAT_PATH}[{index}]", values)
+            for index, element in enumerate(elements.get("BG-23", ()), start=1)
+        ],
+        "allowances_charges": [
+            allowance_charge_of(
+                _ALLOWANCE_CHARGE, element, f"{_ROOT}/{_ALLOWANCE_CHARGE_PATH}[{index}]", values
+            )
+            for index, element in enumerate(elements.get("BG-20", ()), start=1)
+        ],
+        "totals": totals_of(found, values),
+        "unreadable_values": values.unreadable,
+        "locations": LOCATIONS,
+    })
+
+
+def _party(element: etree._Element | None, location: str) -> dict[str, Any]:
+    if element is None:
+        return {"name": None, "siret": None, "vat_id": None, "country": None}
+    found = _PARTY.read(element, location)
+    texts = found.texts
+    identifiers = party_identifiers(found, "global_id", "id")
+    legal = party_identifiers(found, "legal_id")
+    vat_id = tax_registration_id = None
+    for value, scheme in party_identifiers(found, "tax_registration"):
+        # EN 16931-3-3: schemeID "VA" marks the VAT identifier (BT-31/BT-48), "FC" the seller's
+        # local tax registration (BT-32).
+        if scheme == "VA" and vat_id is None:
+            vat_id = value
+        elif scheme == "FC" and tax_registration_id is None:
+            tax_registration_id = value
+    return {
+        "name": texts.get("name"),
+        "siret": siret_of(identifiers, legal[0] if legal else None),
+        "vat_id": vat_id,
+        "country": texts.get("country"),
+        "identifier": identifiers[0][0] if identifiers else None,
+        "legal_registration_id": legal[0][0] if legal else None,
+        "tax_registration_id": tax_registration_id,
+        "address": {
+            "line": texts.get("line"), "city": texts.get("city"), "postcode": texts.get("postcode"),
+        } if "address" in found.elements else None,
+    }

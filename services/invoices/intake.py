@@ -1,0 +1,109 @@
+"""Intake, whatever the channel: store the bytes with ``InvoiceReceived`` (one transaction), then
+decide validated / to recycle / rejected with the matching event (a second transaction).
+
+The decision is taken right after the receipt by the receiving process, and again by the
+``InvoiceReceived`` consumer if that process died in between: both lock the invoice row and only
+the first one finds it still ``received``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Callable
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from services.invoices import store
+from services.invoices.domain.intake import assess, business_key, duplicate_reason
+from shared.clock import Clock
+from shared.db import lock_key
+from shared.events import Envelope, new_envelope
+from shared.events.invoices import Channel, InvoiceReceived, InvoiceRejected, InvoiceValidated
+from shared.failpoints import failpoint
+from shared.logging import bind_event, get_logger
+from shared.outbox import append
+from shared.settings import Settings
+
+SERVICE = "invoices"
+log = get_logger("intake")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    invoice_id: UUID
+    status: str
+    already_received: bool
+
+
+@dataclass(frozen=True)
+class Intake:
+    pool_of: Callable[[], asyncpg.Pool]
+    settings: Settings
+    clock: Clock
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self.pool_of()
+
+    async def receive(self, content: bytes, channel: Channel, source: str) -> Receipt:
+        sha256 = hashlib.sha256(content).hexdigest()
+        event = InvoiceReceived(
+            invoice_id=str(uuid4()), channel=channel, source=source[:500], sha256=sha256,
+            size_bytes=len(content), received_at=self.clock.now(),
+        )
+        envelope = new_envelope(event, producer=SERVICE, actor=f"{channel}:{source}"[:200], clock=self.clock)
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await store.insert_received(conn, event, content):
+                known = await store.invoice_by_sha256(conn, sha256)
+                return Receipt(known["invoice_id"], known["status"], already_received=True)
+            await append(conn, self.settings.topic(InvoiceReceived.topic), envelope)
+        with bind_event(envelope):
+            log.info("document received", channel=channel, source=source, size=len(content))
+        failpoint("intake.after_receipt")
+        async with self.pool.acquire() as conn, conn.transaction():
+            status = await self.decide(conn, envelope)
+        return Receipt(UUID(event.invoice_id), status, already_received=False)
+
+    async def decide(self, conn: asyncpg.Connection, received: Envelope) -> str:
+        """Takes the intake decision for the invoice of ``received`` unless it was already taken."""
+        invoice_id = received.aggregate_id
+        row = await store.lock_for_decision(conn, invoice_id)
+        if row is None:
+            raise LookupError(f"invoice {invoice_id} of {received.event_id} is not stored")
+        if row["status"] != "received":
+            return row["status"]
+        profile = self.settings.validation_profile
+        outcome = assess(row["content"], profile, self.settings.buyer_siret)
+        status, reasons, invoice = outcome.status, list(outcome.reasons), outcome.invoice
+        key = business_key(invoice) if invoice is not None and status != "to_recycle" else None
+        if key is not None:
+            # Two documents with one key decided at once: the second waits here for the first.
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(f"invoice-key:{key}"))
+            holder = await store.holder_of(conn, key)
+            if holder is not None:
+                status, key = "rejected", None
+                reasons = [duplicate_reason(invoice, holder["invoice_id"], holder["received_at"]), *reasons]
+        now = self.clock.now()
+        canonical = invoice.model_dump(mode="json") if invoice is not None else None
+        await store.record_decision(
+            conn, invoice_id, status=status, profile=profile, business_key=key, canonical=canonical,
+            reasons=[r.model_dump() for r in reasons], warnings=[w.model_dump() for w in outcome.warnings],
+            decided_at=now,
+        )
+        if status == "validated":
+            event = InvoiceValidated(invoice_id=invoice_id, profile=profile, invoice=invoice,
+                                     warnings=outcome.warnings)
+        else:
+            event = InvoiceRejected(
+                invoice_id=invoice_id, status="A_RECYCLER" if status == "to_recycle" else "REJETEE",
+                profile=profile, reasons=reasons, rejected_at=now,
+                number=invoice.number if invoice else None,
+                seller_siret=invoice.seller.siret if invoice and invoice.seller else None,
+            )
+        envelope = new_envelope(event, producer=SERVICE, actor="intake", clock=self.clock, caused_by=received)
+        await append(conn, self.settings.topic(event.topic), envelope)
+        with bind_event(envelope):
+            log.info("intake decision", status=status, rules=[r.rule for r in reasons][:20])
+        return status
