@@ -18,7 +18,7 @@ from shared.db import drop_database, ensure_database
 from shared.dlq import read_dead_letters
 from shared.money import to_cents
 from shared.settings import Settings
-from shared.topics import create_topics, read_all
+from shared.topics import create_topics, delete_topics, read_all
 
 KINDS = ("works", "supplies", "services")
 
@@ -49,22 +49,8 @@ def demo_contracts(count: int) -> list[dict]:
 
 
 async def _reset_namespace(settings: Settings) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    from shared.topics import all_topics
-
     await drop_database(settings)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        mine = [settings.topic(t.name) for t in all_topics() if settings.topic(t.name) in existing]
-        if mine:
-            await admin.delete_topics(mine)
-            while set(await admin.list_topics()) & set(mine):
-                await asyncio.sleep(0.2)
-    finally:
-        await admin.close()
+    await delete_topics(settings)
     await ensure_database(settings)
     await create_topics(settings)
 

@@ -7,6 +7,7 @@ dead-letter twin ``<topic>.dlq``. Domain events are kept forever: they are the a
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -114,3 +115,20 @@ async def read_all(settings: Settings, topics: list[str], timeout: float = 30.0)
         return records
     finally:
         await consumer.stop()
+
+
+async def delete_topics(settings: Settings) -> list[str]:
+    """Deletes the catalogue's topics of the settings' namespace and waits until they are gone."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        mine = [settings.topic(t.name) for t in all_topics() if settings.topic(t.name) in existing]
+        if mine:
+            await admin.delete_topics(mine)
+            deadline = time.monotonic() + 30
+            while set(await admin.list_topics()) & set(mine) and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+        return mine
+    finally:
+        await admin.close()

@@ -7,8 +7,8 @@ import pytest
 from deploy.local import stack as local_stack
 from shared.db import drop_database, ensure_database
 from shared.settings import Settings
-from shared.topics import create_topics
-from tests.support import Services, drop_topics, isolated_settings
+from shared.topics import create_topics, delete_topics
+from tests.support import Services, isolated_settings
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +31,7 @@ async def ns(stack: Settings):
     await create_topics(settings)
     yield settings
     await drop_database(settings)
-    await drop_topics(settings)
+    await delete_topics(settings)
     shutil.rmtree(settings.inbox, ignore_errors=True)
 
 

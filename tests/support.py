@@ -11,13 +11,12 @@ from decimal import Decimal
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from stdnum import luhn
 
 from deploy.local.services import ServiceProcess, env_of  # noqa: F401  (re-exported for tests)
 from shared.money import to_cents
 from shared.settings import SERVICES, Settings
-from shared.topics import all_topics, read_all
+from shared.topics import read_all
 
 
 def free_port() -> int:
@@ -56,18 +55,6 @@ class Services:
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.settings.http_ports[name]}"
-
-
-async def drop_topics(settings: Settings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        mine = [settings.topic(t.name) for t in all_topics() if settings.topic(t.name) in existing]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
 
 
 async def admin_connection(settings: Settings) -> asyncpg.Connection:
