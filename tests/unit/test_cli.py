@@ -1,0 +1,40 @@
+"""The operator commands as a finance user runs them: exit codes and JSON on stdout."""
+
+import json
+import subprocess
+import sys
+
+from tests.corpus.build import REGION_SIRET, cii, ubl
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
+                          timeout=120, env={"INVOICING_BUYER_SIRET": REGION_SIRET, "PATH": "/usr/bin:/bin"})
+
+
+def test_parse_prints_the_canonical_invoice(tmp_path):
+    path = tmp_path / "invoice.xml"
+    path.write_bytes(cii(number="F-CLI-1"))
+    done = _run("parse", str(path))
+    assert done.returncode == 0, done.stderr
+    invoice = json.loads(done.stdout)
+    assert invoice["format"] == "cii" and invoice["number"] == "F-CLI-1"
+    assert invoice["buyer"]["siret"] == REGION_SIRET
+
+
+def test_validate_exit_codes_say_valid_invalid_unreadable(tmp_path):
+    good, bad, junk = tmp_path / "good.xml", tmp_path / "bad.xml", tmp_path / "junk.bin"
+    good.write_bytes(ubl(number="F-CLI-2"))
+    bad.write_bytes(ubl(number="F-CLI-3", buyer_siret="73282932000074"))
+    junk.write_bytes(b"\x00garbage")
+
+    valid = _run("validate", str(good), "--profile", "fr-public")
+    assert valid.returncode == 0 and json.loads(valid.stdout)["valid"] is True
+
+    invalid = _run("validate", str(bad), "--profile", "fr-public")
+    assert invalid.returncode == 1
+    [error] = json.loads(invalid.stdout)["errors"]
+    assert (error["rule"], error["term"]) == ("FR-SIRET-RECIPIENT", "BT-47")
+
+    unreadable = _run("validate", str(junk))
+    assert unreadable.returncode == 2 and json.loads(unreadable.stdout)["error"] == "not_xml"
