@@ -198,6 +198,50 @@ def bench_parse(seconds: float = typer.Option(3.0, help="measuring time per form
     _print(run(seconds))
 
 
+def _date_option(value: Optional[str], name: str):
+    from datetime import date
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        _print({"error": "invalid_date", "message": f"--{name} {value!r} is not a date written YYYY-MM-DD"})
+        raise typer.Exit(2) from None
+
+
+@app.command("deadline")
+def deadline(
+    received: Optional[str] = typer.Option(None, help="receipt date (Chorus Pro: the « mise à disposition » notification)"),
+    invoice_date: Optional[str] = typer.Option(None, help="used when no receipt date is known (+2 days)"),
+    service_done: Optional[str] = typer.Option(None, help="the service-done date, when later than receipt"),
+    interrupted: Optional[str] = typer.Option(None, help="the day the interruption was notified"),
+    completed: Optional[str] = typer.Option(None, help="the day every missing piece was received"),
+    buyer_type: str = typer.Option("local_authority", help="local_authority | public_hospital | public_undertaking"),
+    today: Optional[str] = typer.Option(None, help="default: today by the configured clock"),
+) -> None:
+    """The legal payment deadline of an invoice, as JSON."""
+    from services.invoices.domain.deadline import DeadlineError, Interruption, deadline_for
+    from shared.clock import clock_from_spec
+
+    notified = _date_option(interrupted, "interrupted")
+    if completed and not notified:
+        _print({"error": "invalid_dates", "message": "--completed needs --interrupted"})
+        raise typer.Exit(2)
+    try:
+        result = deadline_for(
+            _date_option(received, "received"), buyer_type=buyer_type,
+            service_done_on=_date_option(service_done, "service-done"),
+            invoice_date=_date_option(invoice_date, "invoice-date"),
+            interruption=Interruption(notified, _date_option(completed, "completed")) if notified else None,
+        )
+    except DeadlineError as exc:
+        _print({"error": "invalid_dates", "message": str(exc)})
+        raise typer.Exit(2) from None
+    on = _date_option(today, "today") or clock_from_spec(get_settings().clock).today()
+    _print(result.as_dict(on))
+
+
 @app.command("demo")
 def demo(
     contracts: int = typer.Option(12, help="how many contracts to notify"),

@@ -38,3 +38,18 @@ def test_validate_exit_codes_say_valid_invalid_unreadable(tmp_path):
 
     unreadable = _run("validate", str(junk))
     assert unreadable.returncode == 2 and json.loads(unreadable.stdout)["error"] == "not_xml"
+
+
+def test_deadline_prints_the_due_dates_and_days_left():
+    done = _run("deadline", "--received", "2026-03-02", "--today", "2026-03-20")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "dgp_start": "2026-03-02", "legal_due": "2026-04-01", "ordonnateur_due": "2026-03-22",
+        "target_due": "2026-03-17", "days_left": 12, "status": "past_target"}
+
+    restarted = json.loads(_run("deadline", "--received", "2026-03-02", "--interrupted", "2026-03-12",
+                                "--completed", "2026-03-20", "--today", "2026-04-20").stdout)
+    assert (restarted["legal_due"], restarted["days_left"], restarted["status"]) == ("2026-04-19", -1, "overdue")
+
+    refused = _run("deadline", "--received", "2026-03-02", "--interrupted", "2026-04-05", "--completed", "2026-04-06")
+    assert refused.returncode == 2 and "R2192-27" in json.loads(refused.stdout)["message"]
