@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.invoices import store
-from services.invoices.domain.statuses import PUBLIC_STATUS
+from services.invoices.domain.lifecycle import PUBLIC_STATUS
 from services.invoices.formats import MAX_DOCUMENT_BYTES
 
 router = APIRouter(tags=["invoices"])

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.invoices.domain.statuses import STATUS_OF_OUTCOME
+from services.invoices.domain.lifecycle import State
 from services.invoices.domain.validation import validate
 from services.invoices.formats import UnreadableDocument, parse
 from shared.events.invoice_document import CanonicalInvoice
 from shared.events.invoices import Reason
+
+
+# The validation outcome (Chorus Pro's vocabulary) as the invoice's state.
+STATE_OF_OUTCOME = {"A_RECYCLER": State.TO_RECYCLE, "REJETEE": State.REJECTED}
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ def assess(content: bytes, profile: str, buyer_siret: str) -> Assessment:
     warnings = [_reason(w) for w in report.warnings]
     if report.valid:
         return Assessment("validated", invoice, [], warnings)
-    return Assessment(STATUS_OF_OUTCOME[report.outcome], invoice, [_reason(e) for e in report.errors], warnings)
+    return Assessment(STATE_OF_OUTCOME[report.outcome], invoice, [_reason(e) for e in report.errors], warnings)
 
 
 def business_key(invoice: CanonicalInvoice) -> str | None:
