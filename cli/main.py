@@ -242,6 +242,42 @@ def deadline(
     _print(result.as_dict(on))
 
 
+@app.command("advance")
+def advance(
+    amount_ht: str = typer.Option(..., help="initial amount excluding VAT, e.g. 600000.00"),
+    amount_ttc: str = typer.Option(..., help="initial amount including VAT"),
+    months: int = typer.Option(..., help="duration in months"),
+    sme: bool = typer.Option(False, help="the holder is an SME"),
+    policy: str = typer.Option("doubled", help="doubled | legal-minimum"),
+    rate: Optional[str] = typer.Option(None, help="the contract's own rate, in percent"),
+) -> None:
+    """The advance due on a contract (R2191-3, R2191-7, R2191-8), as JSON."""
+    from cli.advance_tools import advance_command
+
+    code, text = advance_command(amount_ht, amount_ttc, months, sme, policy, rate)
+    typer.echo(text)
+    raise typer.Exit(code)
+
+
+@app.command("recovery")
+def recovery(
+    advance: str = typer.Option(..., help="the advance amount"),
+    contract_ttc: str = typer.Option(..., help="the contract's amount including VAT"),
+    executed_before: str = typer.Option(..., help="cumulative amount executed before this invoice"),
+    invoice: str = typer.Option(..., help="this invoice's amount including VAT"),
+    recovered_before: Optional[str] = typer.Option(None, help="default: what the schedule asked so far"),
+    start_pct: str = typer.Option("65", help="recovery starts at this share executed"),
+    end_pct: str = typer.Option("80", help="and is complete at this share"),
+) -> None:
+    """What one invoice bears of the advance (« précompte », R2191-11/-12), as JSON."""
+    from cli.advance_tools import recovery_command
+
+    code, text = recovery_command(advance, contract_ttc, executed_before, invoice, recovered_before,
+                                  start_pct, end_pct)
+    typer.echo(text)
+    raise typer.Exit(code)
+
+
 @app.command("demo")
 def demo(
     contracts: int = typer.Option(12, help="how many contracts to notify"),

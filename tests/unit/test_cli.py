@@ -53,3 +53,17 @@ def test_deadline_prints_the_due_dates_and_days_left():
 
     refused = _run("deadline", "--received", "2026-03-02", "--interrupted", "2026-04-05", "--completed", "2026-04-06")
     assert refused.returncode == 2 and "R2192-27" in json.loads(refused.stdout)["message"]
+
+
+def test_advance_and_recovery_commands_reproduce_the_worked_example():
+    advance = json.loads(_run("advance", "--amount-ht", "600000.00", "--amount-ttc", "720000.00",
+                              "--months", "18", "--sme").stdout)
+    assert (advance["mandatory"], advance["rate"], advance["base"], advance["amount"]) == (True, "20", "480000.00", "96000.00")
+    assert (advance["recovery_start_pct"], advance["recovery_end_pct"]) == ("65", "80")
+
+    row_13 = json.loads(_run("recovery", "--advance", "96000.00", "--contract-ttc", "720000.00",
+                             "--executed-before", "480000.00", "--invoice", "40000.00").stdout)
+    assert (row_13["deduction"], row_13["net_payable"], row_13["recovered_after"]) == ("35555.55", "4444.45", "46222.22")
+
+    bad = _run("advance", "--amount-ht", "1e5", "--amount-ttc", "120000", "--months", "6")
+    assert bad.returncode == 2 and json.loads(bad.stdout)["argument"] == "--amount-ht"
