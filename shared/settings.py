@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # The Region as the buyer named on invoices (CCP D2192-2: the recipient's SIRET).
     buyer_siret: str = "20005376700014"
     validation_profile: str = "fr-public"
+    # The advance policy applied to new contracts ("doubled": the Region's 2017 policy).
+    advance_policy: str = "doubled"
+    # The Region's own payment target, in days from the start of the legal delay.
+    target_payment_days: int = 15
     inbox_dir: Path | None = None
     inbox_poll_seconds: float = 1.0
 

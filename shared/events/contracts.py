@@ -47,6 +47,9 @@ class ContractNotified(Event):
     recovery_start_pct: ExactDecimal | None = Field(default=None, ge=0, le=100)
     recovery_end_pct: ExactDecimal | None = Field(default=None, ge=0, le=100)
     recovery_prorata_pct: ExactDecimal | None = Field(default=None, gt=0, le=100)
+    # The contract's own advance rate, in percent, when it fixes one (R2191-7: 5 % to 30 %
+    # and more, never below the legal minimum).
+    advance_rate_pct: ExactDecimal | None = Field(default=None, gt=0, le=100)
     engagement_numbers: list[str] = Field(default_factory=list)
 
     @field_validator("supplier_siret")
@@ -67,3 +70,32 @@ class ContractNotified(Event):
         if self.start_order_on is not None and self.start_order_on < self.notified_on:
             raise ValueError("start_order_on must not be before notified_on")
         return self
+
+
+@register
+class AdvanceGranted(Event):
+    """The advance owed on a contract, with the rule that set it and its own payment deadline."""
+
+    event_type = "AdvanceGranted"
+    schema_version = 1
+    topic = "advances.events"
+    aggregate_type = "contract"
+    aggregate_field = "contract_id"
+
+    contract_id: str = Field(min_length=1, max_length=64)
+    supplier_siret: str
+    policy_version: str
+    rate_pct: ExactDecimal
+    rate_from_contract: bool
+    base: Money
+    amount: Money = Field(gt=0)
+    reason: str
+    guarantee_may_be_required: bool
+    recovery_start_pct: ExactDecimal
+    recovery_end_pct: ExactDecimal
+    recovery_prorata_pct: ExactDecimal | None = None
+    # R2192-24/-25: the advance's own delay; None while a required guarantee is awaited.
+    delay_starts_on: date | None
+    delay_start_reason: str
+    legal_due: date | None
+    target_due: date | None

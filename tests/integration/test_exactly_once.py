@@ -16,6 +16,11 @@ pytestmark = pytest.mark.integration
 N = 25
 
 
+def small_contract(i: int) -> dict:
+    """Below the advance threshold (R2191-3): one event per contract, ContractNotified."""
+    return contract(i, amount_ht="40000.00", amount_ttc="48000.00")
+
+
 async def _count(db, sql: str) -> int:
     return await db.fetchval(sql)
 
@@ -27,7 +32,7 @@ async def _start_with_relay_held(services, db, **env):
 
 
 async def _notify_then_release_relay(services, db) -> None:
-    codes = await post_contracts(services.url("advances"), [contract(i) for i in range(N)])
+    codes = await post_contracts(services.url("advances"), [small_contract(i) for i in range(N)])
     assert codes == [201] * N
     assert await _count(db, "SELECT count(*) FROM advances.outbox WHERE published_at IS NULL") == N
     await db.execute("SELECT pg_advisory_unlock($1)", lock_key("outbox-relay:advances"))
@@ -69,7 +74,7 @@ async def test_consumer_killed_after_its_commit_and_before_the_offset_commit_app
     try:
         await services.start("advances")
         invoices = await services.start("invoices", INVOICING_FAILPOINTS="consumer.after_db_commit")
-        await post_contracts(services.url("advances"), [contract(i) for i in range(N)])
+        await post_contracts(services.url("advances"), [small_contract(i) for i in range(N)])
 
         # The first batch is committed in PostgreSQL, then the process dies before Kafka
         # hears about it: the batch will be delivered again.

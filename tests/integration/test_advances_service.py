@@ -1,0 +1,51 @@
+"""Contracts notified to the advances service get their advance decided, stored and announced."""
+
+import httpx
+import pytest
+
+from shared.events import decode
+from tests.support import contract, eventually, post_contracts, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+async def _events(ns, count):
+    records = await read_topic(ns, "advances.events")
+    return [decode(r.value) for r in records] if len(records) >= count else None
+
+
+async def test_the_doubled_advance_is_granted_with_its_deadline_and_shown_in_the_ledger(ns, services):
+    await services.start("advances")
+    url = services.url("advances")
+    sme_works = contract(1, sme=True, amount_ht="600000.00", amount_ttc="720000.00", duration_months=18,
+                         notified_on="2026-01-05")
+    small = contract(2, amount_ht="50000.00", amount_ttc="60000.00", duration_months=12)
+    awaiting_guarantee = contract(3, sme=False, amount_ht="100000.00", amount_ttc="120000.00",
+                                  duration_months=6, advance_rate_pct="40", guarantee_required=True)
+    assert await post_contracts(url, [sme_works, small, awaiting_guarantee]) == [201, 201, 201]
+
+    events = await eventually(lambda: _events(ns, 5), timeout=30)
+    types = [(e.envelope.event_type, e.envelope.aggregate_id) for e in events]
+    assert ("AdvanceGranted", "M-2026-0002") not in types
+    granted = {e.envelope.aggregate_id: e for e in events if e.envelope.event_type == "AdvanceGranted"}
+    first = granted["M-2026-0001"].event
+    assert (str(first.rate_pct), str(first.base), str(first.amount)) == ("20", "480000.00", "96000.00")
+    assert (str(first.delay_starts_on), str(first.legal_due), str(first.target_due)) == (
+        "2026-01-05", "2026-02-04", "2026-01-20")
+    assert granted["M-2026-0001"].envelope.causation_id is not None
+
+    third = granted["M-2026-0003"].event
+    assert third.guarantee_may_be_required and third.rate_from_contract
+    assert str(third.amount) == "48000.00"
+    assert third.delay_starts_on is None and third.legal_due is None
+    assert "guarantee" in third.delay_start_reason
+
+    async with httpx.AsyncClient(base_url=url) as client:
+        ledger = (await client.get("/contracts/M-2026-0001")).json()["advance"]
+        none = (await client.get("/contracts/M-2026-0002")).json()["advance"]
+        refused = await client.post("/contracts", json=contract(4, advance_rate_pct="2"))
+    assert (ledger["amount"], ledger["paid"], ledger["recovered"], ledger["outstanding"]) == (
+        "96000.00", "0.00", "0.00", "96000.00")
+    assert none["granted"] is False and none["amount"] == "0.00" and "R2191-3" in none["reason"]
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "advance_rate_pct"]
