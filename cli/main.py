@@ -23,6 +23,8 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(db_app, name="db")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(services_app, name="services")
+contracts_app = typer.Typer(help="Contracts and their advances (through the advances service).", no_args_is_help=True)
+app.add_typer(contracts_app, name="contracts")
 
 
 def _print(data) -> None:
@@ -276,6 +278,38 @@ def recovery(
                                   start_pct, end_pct)
     typer.echo(text)
     raise typer.Exit(code)
+
+
+@contracts_app.command("import")
+def contracts_import(
+    path: str = typer.Argument(..., help="CSV whose header names the contract fields"),
+    actor: str = typer.Option("procurement", help="who notifies these contracts"),
+) -> None:
+    """Notify contracts from a CSV file; exit 1 when any row is refused (each refusal says why)."""
+    from pathlib import Path
+
+    import httpx
+
+    from cli.contracts import CsvError, import_contracts
+
+    try:
+        report = import_contracts(get_settings(), Path(path), actor)
+    except CsvError as exc:
+        _fail(str(exc), 2)
+    except httpx.HTTPError as exc:
+        _fail(f"the advances service does not answer ({exc}); start it with `invoicing services up`")
+    _print(report)
+    raise typer.Exit(1 if report["refused"] else 0)
+
+
+@contracts_app.command("show")
+def contracts_show(contract_id: str = typer.Argument(...)) -> None:
+    """A contract's terms and its advance ledger (granted, paid, recovered, outstanding)."""
+    from cli.contracts import show_contract
+
+    status, body = show_contract(get_settings(), contract_id)
+    _print(body)
+    raise typer.Exit(0 if status == 200 else 1)
 
 
 @app.command("demo")

@@ -49,3 +49,46 @@ async def test_the_doubled_advance_is_granted_with_its_deadline_and_shown_in_the
     assert none["granted"] is False and none["amount"] == "0.00" and "R2191-3" in none["reason"]
     assert refused.status_code == 422
     assert refused.json()["detail"][0]["loc"] == ["body", "advance_rate_pct"]
+
+
+async def test_contracts_import_from_csv_reports_each_row_and_show_prints_the_ledger(ns, services, tmp_path):
+    import asyncio
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.support import env_of
+
+    await services.start("advances")
+    csv_file = tmp_path / "contracts.csv"
+    good, other = contract(10), contract(11, sme=True)
+    header = "contract_id,supplier_siret,supplier_name,sme,contract_type,amount_ht,amount_ttc,duration_months,notified_on,engagement_numbers"
+    rows = [
+        ",".join([good["contract_id"], good["supplier_siret"], good["supplier_name"], "false", good["contract_type"],
+                  good["amount_ht"], good["amount_ttc"], str(good["duration_months"]), good["notified_on"], "EJ-10;EJ-10b"]),
+        ",".join([other["contract_id"], other["supplier_siret"], other["supplier_name"], "oui", other["contract_type"],
+                  other["amount_ht"], other["amount_ttc"], str(other["duration_months"]), other["notified_on"], ""]),
+        ",".join(["M-BAD", "12345678901234", "Nobody", "no", "works", "1000.00", "900.00", "3", "2026-01-05", ""]),
+    ]
+    csv_file.write_text("\n".join([header, *rows]) + "\n")
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
+                              env={**os.environ, **env_of(ns)}, timeout=120)
+
+    done = await asyncio.to_thread(run, "contracts", "import", str(csv_file))
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert report["created"] == ["M-2026-0010", "M-2026-0011"]
+    [refused] = report["refused"]
+    assert refused["line"] == 4 and refused["contract_id"] == "M-BAD"
+    assert {e["field"] for e in refused["errors"]} >= {"supplier_siret"}
+
+    again = json.loads((await asyncio.to_thread(run, "contracts", "import", str(csv_file))).stdout)
+    assert again["already_known"] == ["M-2026-0010", "M-2026-0011"]
+
+    shown = await asyncio.to_thread(run, "contracts", "show", "M-2026-0010")
+    assert shown.returncode == 0
+    assert json.loads(shown.stdout)["engagement_numbers"] == ["EJ-10", "EJ-10b"]
+    assert json.loads(shown.stdout)["advance"]["outstanding"] == json.loads(shown.stdout)["advance"]["amount"]
