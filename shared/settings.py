@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     # The Region as the buyer named on invoices (CCP D2192-2: the recipient's SIRET).
     buyer_siret: str = "20005376700014"
     validation_profile: str = "fr-public"
+    # R2192-10/-11: which legal delay applies (local_authority: 30 days, the Region).
+    buyer_type: str = "local_authority"
     # The advance policy applied to new contracts ("doubled": the Region's 2017 policy).
     advance_policy: str = "doubled"
     # The Region's own payment target, in days from the start of the legal delay.

@@ -65,6 +65,10 @@ async def get_invoice(invoice_id: UUID, request: Request) -> dict:
         "number": row["number"], "seller_siret": row["seller_siret"],
         "issue_date": row["issue_date"].isoformat() if row["issue_date"] else None,
         "reasons": json.loads(row["reasons"]), "warnings": json.loads(row["warnings"]),
+        "deadline": None if row["legal_due"] is None else {
+            "buyer_type": row["buyer_type"], "dgp_start": row["dgp_start"].isoformat(),
+            "legal_due": row["legal_due"].isoformat(), "ordonnateur_due": row["ordonnateur_due"].isoformat(),
+            "target_due": row["target_due"].isoformat()},
     }
 
 

@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Callable
 from uuid import UUID, uuid4
 
 import asyncpg
 
 from services.invoices import store
+from services.invoices.domain.deadline import deadline_for
 from services.invoices.domain.intake import assess, business_key, duplicate_reason
-from shared.clock import Clock
+from shared.clock import PARIS, Clock
 from shared.db import lock_key
 from shared.events import Envelope, new_envelope
-from shared.events.invoices import Channel, InvoiceReceived, InvoiceRejected, InvoiceValidated
+from shared.events.invoices import (
+    Channel,
+    InvoiceReceived,
+    InvoiceRejected,
+    InvoiceValidated,
+    PaymentDeadline,
+)
 from shared.failpoints import failpoint
 from shared.logging import bind_event, get_logger
 from shared.outbox import append
@@ -66,6 +74,13 @@ class Intake:
             status = await self.decide(conn, envelope)
         return Receipt(UUID(event.invoice_id), status, already_received=False)
 
+    def deadline_of(self, received_at: datetime) -> PaymentDeadline:
+        """R2192-12: the delay starts on the receipt date, a date of the French calendar."""
+        buyer_type = self.settings.buyer_type
+        deadline = deadline_for(received_at.astimezone(PARIS).date(), buyer_type=buyer_type)
+        return PaymentDeadline(buyer_type=buyer_type, dgp_start=deadline.dgp_start, legal_due=deadline.legal_due,
+                               ordonnateur_due=deadline.ordonnateur_due, target_due=deadline.target_due)
+
     async def decide(self, conn: asyncpg.Connection, received: Envelope) -> str:
         """Takes the intake decision for the invoice of ``received`` unless it was already taken."""
         invoice_id = received.aggregate_id
@@ -87,14 +102,15 @@ class Intake:
                 reasons = [duplicate_reason(invoice, holder["invoice_id"], holder["received_at"]), *reasons]
         now = self.clock.now()
         canonical = invoice.model_dump(mode="json") if invoice is not None else None
+        deadline = self.deadline_of(row["received_at"]) if status == "validated" else None
         await store.record_decision(
             conn, invoice_id, status=status, profile=profile, business_key=key, canonical=canonical,
             reasons=[r.model_dump() for r in reasons], warnings=[w.model_dump() for w in outcome.warnings],
-            decided_at=now,
+            decided_at=now, deadline=deadline,
         )
         if status == "validated":
             event = InvoiceValidated(invoice_id=invoice_id, profile=profile, invoice=invoice,
-                                     warnings=outcome.warnings)
+                                     deadline=deadline, warnings=outcome.warnings)
         else:
             event = InvoiceRejected(
                 invoice_id=invoice_id, status="A_RECYCLER" if status == "to_recycle" else "REJETEE",

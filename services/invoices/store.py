@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from shared.events.contracts import ContractNotified
-from shared.events.invoices import InvoiceReceived
+from shared.events.invoices import InvoiceReceived, PaymentDeadline
 
 
 async def upsert_contract_ref(conn: asyncpg.Connection, contract: ContractNotified, event_id: UUID) -> None:
@@ -49,7 +49,7 @@ async def insert_received(conn: asyncpg.Connection, event: InvoiceReceived, cont
 
 async def lock_for_decision(conn: asyncpg.Connection, invoice_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT i.invoice_id, i.status, d.content FROM invoices i "
+        "SELECT i.invoice_id, i.status, i.received_at, d.content FROM invoices i "
         "JOIN documents d ON d.sha256 = i.document_sha256 WHERE i.invoice_id = $1 FOR UPDATE OF i",
         UUID(invoice_id),
     )
@@ -64,12 +64,14 @@ async def holder_of(conn: asyncpg.Connection, business_key: str) -> asyncpg.Reco
 async def record_decision(
     conn: asyncpg.Connection, invoice_id: str, *, status: str, profile: str, business_key: str | None,
     canonical: dict | None, reasons: list[dict], warnings: list[dict], decided_at,
+    deadline: PaymentDeadline | None = None,
 ) -> None:
     invoice = canonical or {}
     await conn.execute(
         """UPDATE invoices SET status = $2, profile = $3, business_key = $4, canonical = $5,
                reasons = $6, warnings = $7, decided_at = $8, format = $9, number = $10,
-               seller_siret = $11, issue_date = $12
+               seller_siret = $11, issue_date = $12, buyer_type = $13, dgp_start = $14,
+               legal_due = $15, ordonnateur_due = $16, target_due = $17
            WHERE invoice_id = $1""",
         UUID(invoice_id), status, profile, business_key,
         json.dumps(canonical) if canonical is not None else None,
@@ -77,13 +79,17 @@ async def record_decision(
         invoice.get("format"), invoice.get("number"),
         (invoice.get("seller") or {}).get("siret"),
         date.fromisoformat(invoice["issue_date"]) if invoice.get("issue_date") else None,
+        deadline.buyer_type if deadline else None, deadline.dgp_start if deadline else None,
+        deadline.legal_due if deadline else None, deadline.ordonnateur_due if deadline else None,
+        deadline.target_due if deadline else None,
     )
 
 
 async def find_invoice(conn: asyncpg.Connection, invoice_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT invoice_id, document_sha256, channel, source, received_at, status, profile, format, "
-        "number, seller_siret, issue_date, reasons, warnings, decided_at FROM invoices WHERE invoice_id = $1",
+        "number, seller_siret, issue_date, reasons, warnings, decided_at, buyer_type, dgp_start, "
+        "legal_due, ordonnateur_due, target_due FROM invoices WHERE invoice_id = $1",
         invoice_id,
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -45,14 +45,28 @@ class InvoiceReceived(_InvoiceEvent):
     received_at: AwareDatetime
 
 
+class PaymentDeadline(BaseModel):
+    """The legal payment delay as it stands (CCP R2192-10…-14): its start and its due dates."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    buyer_type: str
+    dgp_start: date
+    legal_due: date
+    ordonnateur_due: date
+    target_due: date
+
+
 @register
 class InvoiceValidated(_InvoiceEvent):
-    """The document is a readable, compliant invoice; its canonical content travels with it."""
+    """The document is a readable, compliant invoice; its canonical content and its payment
+    deadline travel with it."""
 
     event_type = "InvoiceValidated"
 
     profile: str
     invoice: CanonicalInvoice
+    deadline: PaymentDeadline
     warnings: list[Reason] = Field(default_factory=list)
 
 

@@ -192,3 +192,18 @@ async def test_a_crash_between_receipt_and_decision_loses_nothing(region, servic
         assert await db.fetchval("SELECT count(*) FROM invoices.invoices") == 1
     finally:
         await db.close()
+
+
+async def test_a_validated_invoice_carries_its_legal_deadline(region, services):
+    ns = region
+    # 23:30 UTC on 1 March is 2 March in Paris: the receipt date of the French calendar counts.
+    await services.start("invoices", INVOICING_CLOCK="fixed:2026-03-01T23:30:00+00:00")
+    url = services.url("invoices")
+    body = (await _post(url, cii(number="F-2026-0600"))).json()
+    shown = (await _get(url, body["status_url"])).json()
+    assert shown["deadline"] == {"buyer_type": "local_authority", "dgp_start": "2026-03-02",
+                                 "legal_due": "2026-04-01", "ordonnateur_due": "2026-03-22",
+                                 "target_due": "2026-03-17"}
+    _, validated = await eventually(lambda: _two(ns, body["invoice_id"]))
+    assert validated.event.deadline.legal_due.isoformat() == "2026-04-01"
+    assert validated.event.deadline.target_due.isoformat() == "2026-03-17"
