@@ -13,7 +13,7 @@ resends under the same number; « Rejetée » otherwise, which calls for a new i
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -150,12 +150,10 @@ class _Check:
         self.errors: list[Finding] = []
         self.warnings: list[Finding] = []
         self._unreadable = [(value.term, value.location) for value in invoice.unreadable_values]
-        # Lines, allowances and charges per VAT category and rate: the size of each group sets
-        # the rounding tolerance of its VAT amount.
-        self.group_sizes = Counter(
-            (item.vat_category, item.vat_rate)
-            for item in (*invoice.lines, *invoice.allowances_charges)
-        )
+        self.groups = _Groups(invoice)
+        # id of a breakdown → its VAT computed from its taxable amount and rate, and the
+        # tolerance: BR-CO-17 and the category rule (BR-S-09, …) check the same computation.
+        self.vat_computed: dict[int, tuple[Decimal, Decimal]] = {}
 
     def unreadable(self, term: str, within: str | None = None) -> bool:
         """Whether ``term`` (of the line, breakdown or allowance at ``within``) was present but
@@ -208,11 +206,68 @@ class _Check:
                    f"{'it' if one else 'them'}.", item)
 
 
+class _Groups:
+    """Lines, allowances and charges, and breakdowns per VAT category; lines and allowances and
+    charges per VAT category and rate; each in document order. Gathered in one pass, they are
+    what the category rules and the VAT tolerances work on, instead of every rule filtering all
+    the lines again."""
+
+    __slots__ = ("lines_of", "others_of", "breakdowns_of", "lines_at", "others_at")
+
+    def __init__(self, invoice: CanonicalInvoice) -> None:
+        lines_of: dict[str | None, list[tuple[int, Line]]] = defaultdict(list)
+        lines_at: dict[tuple[str | None, Decimal | None], list[tuple[int, Line]]] = (
+            defaultdict(list))
+        for index, line in enumerate(invoice.lines, start=1):
+            entry = (index, line)
+            category = line.vat_category
+            lines_of[category].append(entry)
+            lines_at[category, line.vat_rate].append(entry)
+        others_of: dict[str | None, list[AllowanceCharge]] = defaultdict(list)
+        others_at: dict[tuple[str | None, Decimal | None], list[AllowanceCharge]] = (
+            defaultdict(list))
+        for item in invoice.allowances_charges:
+            others_of[item.vat_category].append(item)
+            others_at[item.vat_category, item.vat_rate].append(item)
+        breakdowns_of: dict[str | None, list[VatBreakdown]] = defaultdict(list)
+        for breakdown in invoice.vat_breakdown:
+            breakdowns_of[breakdown.category].append(breakdown)
+        self.lines_of, self.others_of, self.breakdowns_of = lines_of, others_of, breakdowns_of
+        self.lines_at, self.others_at = lines_at, others_at
+
+    def line_rates(self, category: str | None) -> list[Decimal | None]:
+        """The rates of the category's lines, each once (the first written of equal rates), in
+        the order they first appear."""
+        return [rate for line_category, rate in self.lines_at if line_category == category]
+
+    def size(self, category: str | None, rate: Decimal | None) -> int:
+        """How many lines, allowances and charges have this category and rate: the size of the
+        group sets the rounding tolerance of its VAT amount."""
+        key = (category, rate)
+        return len(self.lines_at.get(key, ())) + len(self.others_at.get(key, ()))
+
+
 def _join(items: Iterable[str]) -> str:
     names = list(dict.fromkeys(items))
     if len(names) <= 1:
         return "".join(names)
     return f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _missing_and_sum(
+    lines: Iterable[tuple[int, Line]]
+) -> tuple[list[str], Decimal | None]:
+    """The lines without a net amount, named, and the sum of the net amounts (None when one is
+    missing), in one pass."""
+    missing: list[str] = []
+    total = ZERO
+    for index, line in lines:
+        amount = line.net_amount
+        if amount is None:
+            missing.append(f"the line net amount (BT-131) of {_line_ref(index, line)}")
+        elif not missing:
+            total += amount
+    return missing, None if missing else total
 
 
 def _line_ref(index: int, line: Line) -> str:
@@ -355,8 +410,9 @@ def _decimals(c: _Check) -> None:
 
 def _too_precise(value: Decimal | None) -> bool:
     # The CEN schematron counts the digits written after the point, so "10.500" fails too: that
-    # is the exponent of a Decimal read from the text.
-    return value is not None and value.as_tuple().exponent < -2
+    # is the exponent of a Decimal read from the text. same_quantum answers for the amounts
+    # written to the cent, nearly all of them, without building the tuple of digits.
+    return value is not None and not value.same_quantum(CENT) and value.as_tuple().exponent < -2
 
 
 def _rate_label(breakdown: VatBreakdown) -> str:
@@ -366,6 +422,7 @@ def _rate_label(breakdown: VatBreakdown) -> str:
 
 # --- EN 16931: lines, allowances and charges, breakdown (BR-21 … BR-48) ------------------------
 
+# The fields are also tested at once at the head of _lines.
 _LINE_TERMS = [
     ("BR-21", "BT-126", "id", "Number each line."),
     ("BR-22", "BT-129", "quantity", "State the quantity invoiced (CCP D2192-2 7°)."),
@@ -380,15 +437,19 @@ _LINE_TERMS = [
 
 def _lines(c: _Check) -> None:
     for index, line in enumerate(c.invoice.lines, start=1):
-        for rule, term, field_name, advice in _LINE_TERMS:
-            if getattr(line, field_name) is None and not c.unreadable(term, line.location):
-                c.error(rule, term, f"{_capital(_line_ref(index, line))} has no "
-                        f"{TERM_NAMES[term]} ({term}). {advice}", line)
-        if line.net_price is not None and line.net_price < 0:
+        # The terms of _LINE_TERMS, at once: a line usually has them all.
+        if (line.id is None or line.quantity is None or line.unit_code is None
+                or line.net_amount is None or line.name is None or line.net_price is None
+                or line.vat_category is None):
+            for rule, term, field_name, advice in _LINE_TERMS:
+                if getattr(line, field_name) is None and not c.unreadable(term, line.location):
+                    c.error(rule, term, f"{_capital(_line_ref(index, line))} has no "
+                            f"{TERM_NAMES[term]} ({term}). {advice}", line)
+        if line.net_price is not None and line.net_price < ZERO:
             c.error("BR-27", "BT-146", f"The net price of {_line_ref(index, line)} is negative "
                     f"({line.net_price}). Invoice a price reduction as an allowance, or credit it "
                     "in a credit note.", line)
-        if line.gross_price is not None and line.gross_price < 0:
+        if line.gross_price is not None and line.gross_price < ZERO:
             c.error("BR-28", "BT-148", f"The gross price of {_line_ref(index, line)} is negative "
                     f"({line.gross_price}).", line)
 
@@ -422,12 +483,11 @@ def _breakdown_terms(c: _Check) -> None:
         c.error("BR-CO-18", "BG-23", "The invoice has no VAT breakdown. Give, for each VAT "
                 "category and rate, the taxable amount and the VAT (CCP D2192-2 9°).")
     for breakdown in breakdowns:
-        label = _rate_label(breakdown)
         for rule, term, value in (("BR-45", "BT-116", breakdown.taxable_amount),
                                   ("BR-46", "BT-117", breakdown.tax_amount),
                                   ("BR-47", "BT-118", breakdown.category)):
             if value is None and not c.unreadable(term, breakdown.location):
-                c.error(rule, term, f"A VAT breakdown{label} has no "
+                c.error(rule, term, f"A VAT breakdown{_rate_label(breakdown)} has no "
                         f"{TERM_NAMES[term]} ({term}). State it.", breakdown)
         if (breakdown.rate is None and breakdown.category != "O"
                 and not c.unreadable("BT-119", breakdown.location)):
@@ -442,11 +502,7 @@ def _totals(c: _Check) -> None:
     invoice = c.invoice
     totals = invoice.totals
     lines = invoice.lines
-    missing_lines = [
-        f"the line net amount (BT-131) of {_line_ref(index, line)}"
-        for index, line in enumerate(lines, start=1) if line.net_amount is None
-    ]
-    line_sum = None if missing_lines else sum((line.net_amount for line in lines), ZERO)
+    missing_lines, line_sum = _missing_and_sum(enumerate(lines, start=1))
     per_line = _tolerance(len(lines))
 
     # BR-CO-10: BT-106 = Σ BT-131.
@@ -557,9 +613,12 @@ def _check_tax_computation(c: _Check, rule: str, breakdown: VatBreakdown) -> Non
         c.cannot_check(rule, "BT-117", f"The VAT amount{_rate_label(breakdown)}", missing,
                        breakdown)
         return
-    expected = to_cents(taxable * rate / 100)
-    c.compare(rule, "BT-117", tax, expected,
-              _tolerance(c.group_sizes[breakdown.category, rate]),
+    computed = c.vat_computed.get(id(breakdown))
+    if computed is None:
+        computed = c.vat_computed[id(breakdown)] = (
+            to_cents(taxable * rate / 100), _tolerance(c.groups.size(breakdown.category, rate)))
+    expected, tolerance = computed
+    c.compare(rule, "BT-117", tax, expected, tolerance,
               lambda: f"The VAT amount{_rate_label(breakdown)} is {tax} but {taxable} × {rate} % "
               f"is {expected}.", breakdown)
 
@@ -638,19 +697,13 @@ def _identifiers_present(invoice: CanonicalInvoice) -> dict[str, bool]:
 def _vat_categories(c: _Check) -> None:
     invoice = c.invoice
     has = _identifiers_present(invoice)
-    lines_of: dict[str | None, list[tuple[int, Line]]] = defaultdict(list)
-    for index, line in enumerate(invoice.lines, start=1):
-        lines_of[line.vat_category].append((index, line))
-    others_of: dict[str | None, list[AllowanceCharge]] = defaultdict(list)
-    for item in invoice.allowances_charges:
-        others_of[item.vat_category].append(item)
-    breakdowns_of: dict[str | None, list[VatBreakdown]] = defaultdict(list)
-    for breakdown in invoice.vat_breakdown:
-        breakdowns_of[breakdown.category].append(breakdown)
+    groups = c.groups
+    lines_of, others_of, breakdowns_of = groups.lines_of, groups.others_of, groups.breakdowns_of
     for code, family in _FAMILIES.items():
-        lines, others, own = lines_of[code], others_of[code], breakdowns_of[code]
+        lines, others, own = lines_of.get(code), others_of.get(code), breakdowns_of.get(code)
         if not lines and not others and not own:
             continue
+        lines, others, own = lines or [], others or [], own or []
         p = family.prefix
 
         # -01: the category has its breakdown.
@@ -691,13 +744,15 @@ def _vat_categories(c: _Check) -> None:
                         f"({family.label}) but no buyer VAT identifier (BT-48){alternatives}. "
                         "Give the buyer's VAT number.")
 
-        # -05/-06/-07: rates.
-        for index, line in lines:
-            if not _rate_ok(line.vat_rate, family.line_rate) and not c.unreadable(
-                    "BT-152", line.location):
-                c.error(f"{p}-05", "BT-152", f"The VAT rate of {_line_ref(index, line)} is "
-                        f"{_amount(line.vat_rate)}; in category {code} ({family.label}) it "
-                        f"{_RATE_ADVICE[family.line_rate]}.", line)
+        # -05/-06/-07: rates. The lines are gone through only when one of their rates is
+        # wrong; most invoices use a few rates over many lines.
+        if any(not _rate_ok(rate, family.line_rate) for rate in groups.line_rates(code)):
+            for index, line in lines:
+                if not _rate_ok(line.vat_rate, family.line_rate) and not c.unreadable(
+                        "BT-152", line.location):
+                    c.error(f"{p}-05", "BT-152", f"The VAT rate of {_line_ref(index, line)} is "
+                            f"{_amount(line.vat_rate)}; in category {code} ({family.label}) it "
+                            f"{_RATE_ADVICE[family.line_rate]}.", line)
         for item in others:
             if item.charge is None:
                 continue
@@ -710,7 +765,7 @@ def _vat_categories(c: _Check) -> None:
 
         # -08, -09, -10: each breakdown of the category.
         for breakdown in own:
-            _check_taxable(c, family, code, breakdown, lines, others)
+            _check_taxable(c, family, breakdown, lines, others)
             if family.zero_tax:
                 if breakdown.tax_amount is not None and breakdown.tax_amount != 0:
                     c.error(f"{p}-09", "BT-117", f"The VAT amount of category {code} "
@@ -733,7 +788,7 @@ def _vat_categories(c: _Check) -> None:
         # -08 also when lines, allowances or charges of a rate have no breakdown of that rate.
         if family.per_rate and own:
             covered = {b.rate for b in own}
-            used = [line.vat_rate for _, line in lines] + [item.vat_rate for item in others]
+            used = [*groups.line_rates(code), *(item.vat_rate for item in others)]
             for rate in dict.fromkeys(used):
                 if rate is not None and rate not in covered:
                     c.error(f"{p}-08", "BT-116", f"Items of VAT category {code} use the rate "
@@ -743,19 +798,18 @@ def _vat_categories(c: _Check) -> None:
     _intra_community(c)
 
 
-def _check_taxable(c: _Check, family: _Family, code: str, breakdown: VatBreakdown,
+def _check_taxable(c: _Check, family: _Family, breakdown: VatBreakdown,
                    lines: list[tuple[int, Line]], others: list[AllowanceCharge]) -> None:
-    """-08: the taxable amount is the lines plus charges minus allowances of its category (and,
-    for S, L and M, of its rate)."""
+    """-08: the taxable amount is the lines plus charges minus allowances of its category
+    (``lines`` and ``others``) and, for S, L and M, of its rate."""
     rule = f"{family.prefix}-08"
-
-    def in_group(item: Line | AllowanceCharge) -> bool:
-        return not family.per_rate or item.vat_rate == breakdown.rate
-
-    group_lines = [(index, line) for index, line in lines if in_group(line)]
-    group_others = [item for item in others if in_group(item)]
-    missing = [f"the line net amount (BT-131) of {_line_ref(index, line)}"
-               for index, line in group_lines if line.net_amount is None]
+    if family.per_rate:
+        key = (breakdown.category, breakdown.rate)
+        group_lines = c.groups.lines_at.get(key, [])
+        group_others = c.groups.others_at.get(key, [])
+    else:
+        group_lines, group_others = lines, others
+    missing, expected = _missing_and_sum(group_lines)
     missing += [f"the amount of a document level {_kind(item)}"
                 for item in group_others if item.amount is None or item.charge is None]
     if breakdown.taxable_amount is None:
@@ -764,7 +818,6 @@ def _check_taxable(c: _Check, family: _Family, code: str, breakdown: VatBreakdow
         c.cannot_check(rule, "BT-116", f"The taxable amount{_rate_label(breakdown)}", missing,
                        breakdown)
         return
-    expected = sum((line.net_amount for _, line in group_lines), ZERO)
     expected += sum((item.amount if item.charge else -item.amount for item in group_others), ZERO)
     c.compare(rule, "BT-116", breakdown.taxable_amount, expected,
               _tolerance(len(group_lines) + len(group_others)),

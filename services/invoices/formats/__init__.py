@@ -101,7 +101,11 @@ def _parse_xml(raw: bytes, *, document_format: Format | None) -> CanonicalInvoic
     root = read_xml(raw)
     if syntax_of(root) == "cii":
         return cii.parse_cii(root, document_format=document_format or "cii")
-    return ubl.parse_ubl(root, document_format=document_format or "ubl")
+    try:
+        return ubl.parse_ubl(root, document_format=document_format or "ubl")
+    except BlankTextNeeded:
+        return ubl.parse_ubl(read_xml(raw, keep_blank_text=True),
+                             document_format=document_format or "ubl", blank_text_kept=True)
 
 
 _NOT_BLANK = re.compile(rb"\S")
@@ -137,5 +141,5 @@ def _is_pdf(raw: bytes) -> bool:
 
 # Syntax modules import UnreadableDocument from here, hence the late imports.
 from services.invoices.formats import cii, ubl  # noqa: E402
-from services.invoices.formats._xml import read_xml  # noqa: E402
+from services.invoices.formats._xml import BlankTextNeeded, read_xml  # noqa: E402
 from services.invoices.formats.facturx import embedded_xml  # noqa: E402

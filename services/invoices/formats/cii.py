@@ -7,20 +7,24 @@ from __future__ import annotations
 
 from lxml import etree
 
-from typing import Any
-
 from services.invoices.formats._common import (
+    ALLOWANCE_CHARGE_ORDER,
+    LINE_ORDER,
+    VAT_ORDER,
+    absent_party,
     allowance_charge_of,
+    amount_in_currency,
+    built,
     group_locations,
-    keep_amount_in_currency,
     line_of,
+    party,
     party_identifiers,
-    siret_of,
+    postal_address,
     totals_of,
     vat_of,
 )
-from services.invoices.formats._xml import Terms, Values
-from shared.events.invoice_document import CanonicalInvoice
+from services.invoices.formats._xml import Terms, Values, text
+from shared.events.invoice_document import CanonicalInvoice, Party
 
 RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
@@ -76,7 +80,7 @@ _HEADER = Terms({
     "BG-23": _VAT_PATH,
     "BG-20": _ALLOWANCE_CHARGE_PATH,
     "BG-25": _LINE_PATH,
-}, NAMESPACES)
+}, NAMESPACES, every={"BG-25", "BG-23", "BG-20", "BT-110"})
 
 _PARTY = Terms({
     "name": "ram:Name",
@@ -89,7 +93,7 @@ _PARTY = Terms({
     "city": "ram:PostalTradeAddress/ram:CityName",
     "country": "ram:PostalTradeAddress/ram:CountryID",
     "tax_registration": "ram:SpecifiedTaxRegistration/ram:ID",
-}, NAMESPACES)
+}, NAMESPACES, every={"id", "global_id", "legal_id", "tax_registration"})
 
 _LINE = Terms({
     "BT-126": "ram:AssociatedDocumentLineDocument/ram:LineID",
@@ -101,7 +105,7 @@ _LINE = Terms({
     "BT-152": "ram:SpecifiedLineTradeSettlement/ram:ApplicableTradeTax/ram:RateApplicablePercent",
     "BT-131": "ram:SpecifiedLineTradeSettlement"
               "/ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount",
-}, NAMESPACES)
+}, NAMESPACES, order=LINE_ORDER)
 
 _VAT = Terms({
     "BT-117": "ram:CalculatedAmount",
@@ -110,7 +114,7 @@ _VAT = Terms({
     "BT-118": "ram:CategoryCode",
     "BT-121": "ram:ExemptionReasonCode",
     "BT-119": "ram:RateApplicablePercent",
-}, NAMESPACES)
+}, NAMESPACES, order=VAT_ORDER)
 
 _ALLOWANCE_CHARGE = Terms({
     "indicator": "ram:ChargeIndicator/udt:Indicator",
@@ -120,7 +124,7 @@ _ALLOWANCE_CHARGE = Terms({
     "reason": "ram:Reason",
     "vat_category": "ram:CategoryTradeTax/ram:CategoryCode",
     "vat_rate": "ram:CategoryTradeTax/ram:RateApplicablePercent",
-}, NAMESPACES)
+}, NAMESPACES, order=ALLOWANCE_CHARGE_ORDER)
 
 # Business terms of the parties → key in _PARTY.
 _SELLER_TERMS = {"BT-27": "name", "BT-29": "global_id", "BT-30": "legal_id", "BG-5": "address",
@@ -142,62 +146,74 @@ LOCATIONS: dict[str, str] = {
 }
 
 
+_LINE_LOCATION = f"{_ROOT}/{_LINE_PATH}"
+_VAT_LOCATION = f"{_ROOT}/{_VAT_PATH}"
+_ALLOWANCE_CHARGE_LOCATION = f"{_ROOT}/{_ALLOWANCE_CHARGE_PATH}"
+
+
 def parse_cii(root: etree._Element, *, document_format: str) -> CanonicalInvoice:
     values = Values()
-    found = _HEADER.read(root, _ROOT)
-    texts = found.texts
-    elements = found.elements
-    currency = texts.get("BT-5")
-    keep_amount_in_currency(found, "BT-110", currency)
-    return CanonicalInvoice.model_validate({
+    found = _HEADER.read(root)
+    get = found.get
+    currency = text(get("BT-5"))
+    # Converted in this order, which is the order of unreadable_values.
+    issue_date = values.date_102(get("BT-2"), "BT-2", _ROOT, _HEADER)
+    due_date = values.date_102(get("BT-9"), "BT-9", _ROOT, _HEADER)
+    delivery_date = values.date_102(get("BT-72"), "BT-72", _ROOT, _HEADER)
+    period_start = values.date_102(get("BT-73"), "BT-73", _ROOT, _HEADER)
+    period_end = values.date_102(get("BT-74"), "BT-74", _ROOT, _HEADER)
+    lines = [
+        line_of(_LINE, element, f"{_LINE_LOCATION}[{index}]", values)
+        for index, element in enumerate(get("BG-25", ()), start=1)
+    ]
+    vat_breakdown = [
+        vat_of(_VAT, element, f"{_VAT_LOCATION}[{index}]", values)
+        for index, element in enumerate(get("BG-23", ()), start=1)
+    ]
+    allowances_charges = [
+        allowance_charge_of(
+            _ALLOWANCE_CHARGE, element, f"{_ALLOWANCE_CHARGE_LOCATION}[{index}]", values
+        )
+        for index, element in enumerate(get("BG-20", ()), start=1)
+    ]
+    totals = totals_of(found, _HEADER, _ROOT, values,
+                       amount_in_currency(get("BT-110"), currency))
+    return built(CanonicalInvoice, {
         "format": document_format,
-        "syntax": "cii",
-        "specification_id": texts.get("BT-24"),
-        "number": texts.get("BT-1"),
-        "issue_date": values.date_102(found, "BT-2"),
-        "type_code": texts.get("BT-3"),
+        "number": text(get("BT-1")),
+        "issue_date": issue_date,
+        "type_code": text(get("BT-3")),
         "currency": currency,
-        "due_date": values.date_102(found, "BT-9"),
-        "buyer_reference": texts.get("BT-10"),
-        "contract_reference": texts.get("BT-12"),
-        "purchase_order_reference": texts.get("BT-13"),
-        "seller": _party(found.first("BG-4"), f"{_ROOT}/{_SELLER_PATH}"),
-        "buyer": _party(found.first("BG-7"), f"{_ROOT}/{_BUYER_PATH}"),
-        "payee_iban": texts.get("BT-84"),
-        "payment_terms": texts.get("BT-20"),
-        "payment_means_code": texts.get("BT-81"),
-        "delivery_date": values.date_102(found, "BT-72"),
-        "invoicing_period_start": values.date_102(found, "BT-73"),
-        "invoicing_period_end": values.date_102(found, "BT-74"),
-        "deliver_to_country": texts.get("BT-80"),
-        "tax_representative_vat_id": texts.get("BT-63"),
-        "lines": [
-            line_of(_LINE, element, f"{_ROOT}/{_LINE_PATH}[{index}]", values)
-            for index, element in enumerate(elements.get("BG-25", ()), start=1)
-        ],
-        "vat_breakdown": [
-            vat_of(_VAT, element, f"{_ROOT}/{_VAT_PATH}[{index}]", values)
-            for index, element in enumerate(elements.get("BG-23", ()), start=1)
-        ],
-        "allowances_charges": [
-            allowance_charge_of(
-                _ALLOWANCE_CHARGE, element, f"{_ROOT}/{_ALLOWANCE_CHARGE_PATH}[{index}]", values
-            )
-            for index, element in enumerate(elements.get("BG-20", ()), start=1)
-        ],
-        "totals": totals_of(found, values),
+        "due_date": due_date,
+        "buyer_reference": text(get("BT-10")),
+        "contract_reference": text(get("BT-12")),
+        "purchase_order_reference": text(get("BT-13")),
+        "seller": _party(get("BG-4")),
+        "buyer": _party(get("BG-7")),
+        "payee_iban": text(get("BT-84")),
+        "lines": lines,
+        "vat_breakdown": vat_breakdown,
+        "totals": totals,
+        "syntax": "cii",
+        "specification_id": text(get("BT-24")),
+        "payment_terms": text(get("BT-20")),
+        "payment_means_code": text(get("BT-81")),
+        "delivery_date": delivery_date,
+        "invoicing_period_start": period_start,
+        "invoicing_period_end": period_end,
+        "deliver_to_country": text(get("BT-80")),
+        "tax_representative_vat_id": text(get("BT-63")),
+        "allowances_charges": allowances_charges,
         "unreadable_values": values.unreadable,
-        "locations": LOCATIONS,
+        "locations": dict(LOCATIONS),  # the invoice's own: its dict is mutable
     })
 
 
-def _party(element: etree._Element | None, location: str) -> dict[str, Any]:
+def _party(element: etree._Element | None) -> Party:
     if element is None:
-        return {"name": None, "siret": None, "vat_id": None, "country": None}
-    found = _PARTY.read(element, location)
-    texts = found.texts
-    identifiers = party_identifiers(found, "global_id", "id")
-    legal = party_identifiers(found, "legal_id")
+        return absent_party()
+    found = _PARTY.read(element)
+    get = found.get
     vat_id = tax_registration_id = None
     for value, scheme in party_identifiers(found, "tax_registration"):
         # EN 16931-3-3: schemeID "VA" marks the VAT identifier (BT-31/BT-48), "FC" the seller's
@@ -206,15 +222,14 @@ def _party(element: etree._Element | None, location: str) -> dict[str, Any]:
             vat_id = value
         elif scheme == "FC" and tax_registration_id is None:
             tax_registration_id = value
-    return {
-        "name": texts.get("name"),
-        "siret": siret_of(identifiers, legal[0] if legal else None),
-        "vat_id": vat_id,
-        "country": texts.get("country"),
-        "identifier": identifiers[0][0] if identifiers else None,
-        "legal_registration_id": legal[0][0] if legal else None,
-        "tax_registration_id": tax_registration_id,
-        "address": {
-            "line": texts.get("line"), "city": texts.get("city"), "postcode": texts.get("postcode"),
-        } if "address" in found.elements else None,
-    }
+    return party(
+        name=text(get("name")),
+        identifiers=party_identifiers(found, "global_id", "id"),
+        legal=party_identifiers(found, "legal_id"),
+        vat_id=vat_id,
+        country=text(get("country")),
+        tax_registration_id=tax_registration_id,
+        address=postal_address(
+            text(get("line")), text(get("city")), text(get("postcode"))
+        ) if "address" in found else None,
+    )

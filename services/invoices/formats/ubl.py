@@ -7,20 +7,24 @@ from __future__ import annotations
 
 from lxml import etree
 
-from typing import Any
-
 from services.invoices.formats._common import (
+    ALLOWANCE_CHARGE_ORDER,
+    LINE_ORDER,
+    VAT_ORDER,
+    absent_party,
     allowance_charge_of,
+    amount_in_currency,
+    built,
     group_locations,
-    keep_amount_in_currency,
     line_of,
+    party,
     party_identifiers,
-    siret_of,
+    postal_address,
     totals_of,
     vat_of,
 )
-from services.invoices.formats._xml import Terms, Values
-from shared.events.invoice_document import CanonicalInvoice
+from services.invoices.formats._xml import BlankTextNeeded, Terms, Values, text
+from shared.events.invoice_document import CanonicalInvoice, Party
 
 INVOICE = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 CREDIT_NOTE = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
@@ -74,9 +78,12 @@ class _Variant:
 
     def __init__(self, root: str, type_code: str, due_date: str, line: str, quantity: str) -> None:
         self.root = root
-        self.line = line
+        self.line_location = f"{root}/{line}"
+        self.vat_location = f"{root}/{_VAT_PATH}"
+        self.allowance_charge_location = f"{root}/{_ALLOWANCE_CHARGE_PATH}"
         self.header = Terms(
-            {**_COMMON_HEADER, "BT-3": type_code, "BT-9": due_date, "BG-25": line}, NAMESPACES
+            {**_COMMON_HEADER, "BT-3": type_code, "BT-9": due_date, "BG-25": line}, NAMESPACES,
+            every={"BG-25", "BG-23", "BG-20", "BT-110"},
         )
         self.line_terms = Terms({
             "BT-126": "cbc:ID",
@@ -87,13 +94,13 @@ class _Variant:
             "BT-152": "cac:Item/cac:ClassifiedTaxCategory/cbc:Percent",
             "BT-146": "cac:Price/cbc:PriceAmount",
             "BT-148": "cac:Price/cac:AllowanceCharge/cbc:BaseAmount",
-        }, NAMESPACES)
+        }, NAMESPACES, order=LINE_ORDER)
         self.locations: dict[str, str] = {
             **{term: f"{root}/{path}" for term, path in self.header.paths.items()},
             "BG-21": f"{root}/{_ALLOWANCE_CHARGE_PATH}",
-            **{term: f"{root}/{_SELLER_PATH}/{_PARTY.paths[key]}"
+            **{term: f"{root}/{_SELLER_PATH}/{_PARTY_PATHS[key]}"
                for term, key in _SELLER_TERMS.items()},
-            **{term: f"{root}/{_BUYER_PATH}/{_PARTY.paths[key]}"
+            **{term: f"{root}/{_BUYER_PATH}/{_PARTY_PATHS[key]}"
                for term, key in _BUYER_TERMS.items()},
             **group_locations(self.line_terms, _VAT, _ALLOWANCE_CHARGE),
         }
@@ -108,11 +115,22 @@ _PARTY = Terms({
     "city": "cac:PostalAddress/cbc:CityName",
     "postcode": "cac:PostalAddress/cbc:PostalZone",
     "country": "cac:PostalAddress/cac:Country/cbc:IdentificationCode",
-    # EN 16931-3-2: the tax scheme tells the VAT identifier (BT-31/BT-48) from the seller's
-    # other tax registration (BT-32).
+    "tax_scheme": "cac:PartyTaxScheme",
+}, NAMESPACES, every={"identifier", "legal_id", "tax_scheme"})
+
+_PARTY_TAX_SCHEME = Terms({
+    "company_id": "cbc:CompanyID",
+    "scheme": "cac:TaxScheme/cbc:ID",
+}, NAMESPACES, every={"scheme"})
+
+# EN 16931-3-2: the tax scheme tells the VAT identifier (BT-31/BT-48) from the seller's other
+# tax registration (BT-32). These XPaths are what the locations say; ``_tax_identifiers`` reads
+# them.
+_PARTY_PATHS = {
+    **_PARTY.paths,
     "vat_id": "cac:PartyTaxScheme[cac:TaxScheme/cbc:ID='VAT']/cbc:CompanyID",
     "tax_registration": "cac:PartyTaxScheme[not(cac:TaxScheme/cbc:ID='VAT')]/cbc:CompanyID",
-}, NAMESPACES)
+}
 
 _VAT = Terms({
     "BT-116": "cbc:TaxableAmount",
@@ -121,7 +139,7 @@ _VAT = Terms({
     "BT-119": "cac:TaxCategory/cbc:Percent",
     "BT-121": "cac:TaxCategory/cbc:TaxExemptionReasonCode",
     "BT-120": "cac:TaxCategory/cbc:TaxExemptionReason",
-}, NAMESPACES)
+}, NAMESPACES, order=VAT_ORDER)
 
 _ALLOWANCE_CHARGE = Terms({
     "indicator": "cbc:ChargeIndicator",
@@ -131,7 +149,7 @@ _ALLOWANCE_CHARGE = Terms({
     "base_amount": "cbc:BaseAmount",
     "vat_category": "cac:TaxCategory/cbc:ID",
     "vat_rate": "cac:TaxCategory/cbc:Percent",
-}, NAMESPACES)
+}, NAMESPACES, order=ALLOWANCE_CHARGE_ORDER)
 
 _SELLER_TERMS = {"BT-27": "name", "BT-29": "identifier", "BT-30": "legal_id", "BG-5": "address",
                  "BT-40": "country", "BT-31": "vat_id", "BT-32": "tax_registration"}
@@ -150,76 +168,126 @@ _VARIANTS = {
 }
 
 
-def parse_ubl(root: etree._Element, *, document_format: str) -> CanonicalInvoice:
+def parse_ubl(
+    root: etree._Element, *, document_format: str, blank_text_kept: bool = False
+) -> CanonicalInvoice:
+    """``blank_text_kept``: ``root`` was read with ``read_xml(raw, keep_blank_text=True)``;
+    otherwise ``BlankTextNeeded`` may be raised (see ``_is_vat_scheme``)."""
     variant = _VARIANTS[root.tag]
+    location = variant.root
     values = Values()
-    found = variant.header.read(root, variant.root)
-    texts = found.texts
-    elements = found.elements
-    currency = texts.get("BT-5")
-    keep_amount_in_currency(found, "BT-110", currency)
-    return CanonicalInvoice.model_validate({
+    found = variant.header.read(root)
+    get = found.get
+    currency = text(get("BT-5"))
+    # Converted in this order, which is the order of unreadable_values.
+    issue_date = values.iso_date(get("BT-2"), "BT-2", location, variant.header)
+    due_date = values.iso_date(get("BT-9"), "BT-9", location, variant.header)
+    seller = _party(get("BG-4"), blank_text_kept)
+    buyer = _party(get("BG-7"), blank_text_kept)
+    delivery_date = values.iso_date(get("BT-72"), "BT-72", location, variant.header)
+    period_start = values.iso_date(get("BT-73"), "BT-73", location, variant.header)
+    period_end = values.iso_date(get("BT-74"), "BT-74", location, variant.header)
+    lines = [
+        line_of(variant.line_terms, element, f"{variant.line_location}[{index}]", values)
+        for index, element in enumerate(get("BG-25", ()), start=1)
+    ]
+    vat_breakdown = [
+        vat_of(_VAT, element, f"{variant.vat_location}[{index}]", values)
+        for index, element in enumerate(get("BG-23", ()), start=1)
+    ]
+    allowances_charges = [
+        allowance_charge_of(
+            _ALLOWANCE_CHARGE, element, f"{variant.allowance_charge_location}[{index}]", values
+        )
+        for index, element in enumerate(get("BG-20", ()), start=1)
+    ]
+    totals = totals_of(found, variant.header, location, values,
+                       amount_in_currency(get("BT-110"), currency))
+    return built(CanonicalInvoice, {
         "format": document_format,
-        "syntax": "ubl",
-        "specification_id": texts.get("BT-24"),
-        "number": texts.get("BT-1"),
-        "issue_date": values.iso_date(found, "BT-2"),
-        "type_code": texts.get("BT-3"),
+        "number": text(get("BT-1")),
+        "issue_date": issue_date,
+        "type_code": text(get("BT-3")),
         "currency": currency,
-        "due_date": values.iso_date(found, "BT-9"),
-        "buyer_reference": texts.get("BT-10"),
-        "contract_reference": texts.get("BT-12"),
-        "purchase_order_reference": texts.get("BT-13"),
-        "seller": _party(found.first("BG-4"), f"{variant.root}/{_SELLER_PATH}"),
-        "buyer": _party(found.first("BG-7"), f"{variant.root}/{_BUYER_PATH}"),
-        "payee_iban": texts.get("BT-84"),
-        "payment_terms": texts.get("BT-20"),
-        "payment_means_code": texts.get("BT-81"),
-        "delivery_date": values.iso_date(found, "BT-72"),
-        "invoicing_period_start": values.iso_date(found, "BT-73"),
-        "invoicing_period_end": values.iso_date(found, "BT-74"),
-        "deliver_to_country": texts.get("BT-80"),
-        "tax_representative_vat_id": texts.get("BT-63"),
-        "lines": [
-            line_of(
-                variant.line_terms, element, f"{variant.root}/{variant.line}[{index}]", values
-            )
-            for index, element in enumerate(elements.get("BG-25", ()), start=1)
-        ],
-        "vat_breakdown": [
-            vat_of(_VAT, element, f"{variant.root}/{_VAT_PATH}[{index}]", values)
-            for index, element in enumerate(elements.get("BG-23", ()), start=1)
-        ],
-        "allowances_charges": [
-            allowance_charge_of(
-                _ALLOWANCE_CHARGE, element,
-                f"{variant.root}/{_ALLOWANCE_CHARGE_PATH}[{index}]", values,
-            )
-            for index, element in enumerate(elements.get("BG-20", ()), start=1)
-        ],
-        "totals": totals_of(found, values),
+        "due_date": due_date,
+        "buyer_reference": text(get("BT-10")),
+        "contract_reference": text(get("BT-12")),
+        "purchase_order_reference": text(get("BT-13")),
+        "seller": seller,
+        "buyer": buyer,
+        "payee_iban": text(get("BT-84")),
+        "lines": lines,
+        "vat_breakdown": vat_breakdown,
+        "totals": totals,
+        "syntax": "ubl",
+        "specification_id": text(get("BT-24")),
+        "payment_terms": text(get("BT-20")),
+        "payment_means_code": text(get("BT-81")),
+        "delivery_date": delivery_date,
+        "invoicing_period_start": period_start,
+        "invoicing_period_end": period_end,
+        "deliver_to_country": text(get("BT-80")),
+        "tax_representative_vat_id": text(get("BT-63")),
+        "allowances_charges": allowances_charges,
         "unreadable_values": values.unreadable,
-        "locations": variant.locations,
+        "locations": dict(variant.locations),  # the invoice's own: its dict is mutable
     })
 
 
-def _party(element: etree._Element | None, location: str) -> dict[str, Any]:
+def _party(element: etree._Element | None, blank_text_kept: bool) -> Party:
     if element is None:
-        return {"name": None, "siret": None, "vat_id": None, "country": None}
-    found = _PARTY.read(element, location)
-    texts = found.texts
-    identifiers = party_identifiers(found, "identifier")
-    legal = party_identifiers(found, "legal_id")
-    return {
-        "name": texts.get("name"),
-        "siret": siret_of(identifiers, legal[0] if legal else None),
-        "vat_id": texts.get("vat_id"),
-        "country": texts.get("country"),
-        "identifier": identifiers[0][0] if identifiers else None,
-        "legal_registration_id": legal[0][0] if legal else None,
-        "tax_registration_id": texts.get("tax_registration"),
-        "address": {
-            "line": texts.get("street"), "city": texts.get("city"),
-            "postcode": texts.get("postcode"),
-        } if "address" in found.elements else None,
-    }
+        return absent_party()
+    found = _PARTY.read(element)
+    get = found.get
+    vat_id, tax_registration_id = _tax_identifiers(get("tax_scheme", ()), blank_text_kept)
+    return party(
+        name=text(get("name")),
+        identifiers=party_identifiers(found, "identifier"),
+        legal=party_identifiers(found, "legal_id"),
+        vat_id=vat_id,
+        country=text(get("country")),
+        tax_registration_id=tax_registration_id,
+        address=postal_address(
+            text(get("street")), text(get("city")), text(get("postcode"))
+        ) if "address" in found else None,
+    )
+
+
+def _tax_identifiers(
+    schemes: list[etree._Element], blank_text_kept: bool
+) -> tuple[str | None, str | None]:
+    """The values of the ``vat_id`` and ``tax_registration`` paths of ``_PARTY_PATHS``: each
+    the stripped text of the first cbc:CompanyID of the first cac:PartyTaxScheme that has one
+    and whose scheme is (or is not) VAT."""
+    vat_id = other = None
+    vat_seen = other_seen = False
+    for scheme in schemes:
+        found = _PARTY_TAX_SCHEME.read(scheme)
+        company_id = found.get("company_id")
+        if company_id is None:
+            continue
+        if _is_vat_scheme(found.get("scheme", ()), blank_text_kept):
+            if not vat_seen:
+                vat_seen, vat_id = True, text(company_id)
+        elif not other_seen:
+            other_seen, other = True, text(company_id)
+        if vat_seen and other_seen:
+            break
+    return vat_id, other
+
+
+def _is_vat_scheme(ids: list[etree._Element], blank_text_kept: bool) -> bool:
+    """XPath ``cac:TaxScheme/cbc:ID='VAT'``: the string value of one of ``ids`` is exactly
+    "VAT". The string value of an element holding only text is its text, whatever the parser
+    dropped; that of an element holding comments or elements may have lost whitespace between
+    them, so "VAT" found there must be confirmed on the document read with its blank text."""
+    for element in ids:
+        if not len(element):
+            if element.text == "VAT":
+                return True
+            continue
+        if "".join(element.itertext()) == "VAT":
+            if not blank_text_kept:
+                raise BlankTextNeeded
+            return True
+    return False
