@@ -5,28 +5,25 @@ reach the invoices service over Kafka, print a summary, stop what was started.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from decimal import Decimal
 
 import asyncpg
 import httpx
-from stdnum import luhn
 
 from deploy.local import services as local_services
 from deploy.local import stack as local_stack
+from deploy.simulators import suppliers
+from deploy.simulators.suppliers import make_siret
 from shared.db import drop_database, ensure_database
 from shared.dlq import read_dead_letters
 from shared.money import to_cents
+from shared.outbox import idempotent_producer
 from shared.settings import Settings
 from shared.topics import create_topics, delete_topics, read_all
 
 KINDS = ("works", "supplies", "services")
-
-
-def _siret(n: int) -> str:
-    siren = f"{n:08d}"
-    siren += luhn.calc_check_digit(siren)
-    return siren + "0001" + luhn.calc_check_digit(siren + "0001")
 
 
 def demo_contracts(count: int) -> list[dict]:
@@ -35,7 +32,7 @@ def demo_contracts(count: int) -> list[dict]:
         amount_ht = Decimal(40_000 + 37_500 * i)
         contracts.append({
             "contract_id": f"DEMO-{i:03d}",
-            "supplier_siret": _siret(41_000_000 + i),
+            "supplier_siret": make_siret(41_000_000 + i),
             "supplier_name": f"Entreprise régionale {i}",
             "sme": i % 3 != 0,
             "contract_type": KINDS[i % 3],
@@ -49,6 +46,7 @@ def demo_contracts(count: int) -> list[dict]:
 
 
 async def _reset_namespace(settings: Settings) -> None:
+    shutil.rmtree(settings.inbox, ignore_errors=True)
     await drop_database(settings)
     await delete_topics(settings)
     await ensure_database(settings)
@@ -95,6 +93,57 @@ async def _scenario(settings: Settings, count: int) -> dict:
     }
 
 
+async def _invoices(settings: Settings) -> dict:
+    """Supplier invoices through the three channels, a few of them wrong on purpose."""
+    url = f"http://{settings.http_host}:{settings.http_ports['invoices']}"
+    by_http = [suppliers.cii(number=f"F-DEMO-{i:04d}", lines=20) for i in range(1, 13)]
+    by_http.append(suppliers.ubl(number="F-DEMO-0001"))  # the same number again: a duplicate
+    by_http.append(suppliers.cii(number="F-DEMO-0099", totals={"payable": "1.00"}))  # BR-CO-16
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        for document in by_http:
+            await client.post("/invoices", content=document, headers={"x-source": "demo.supplier-portal"})
+
+    incoming = settings.inbox / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    for i in range(20, 26):
+        (incoming / f"F-DEMO-{i:04d}.xml").write_bytes(suppliers.ubl(number=f"F-DEMO-{i:04d}"))
+    (incoming / "misaddressed.xml").write_bytes(
+        suppliers.ubl(number="F-DEMO-0030", buyer_siret=make_siret(73_282_932)))  # A_RECYCLER
+
+    gateway = [suppliers.facturx_pdf(number=f"F-DEMO-{i:04d}") for i in range(40, 44)]
+    gateway.append(b"%PDF-1.7 scanned paper invoice without any XML")
+    producer = idempotent_producer(settings, "demo-gateway")
+    await producer.start()
+    try:
+        for document in gateway:
+            await producer.send_and_wait(settings.topic("invoices.inbound"), document, key=b"demo-gateway",
+                                         headers=[("source", b"demo.edi-gateway")])
+    finally:
+        await producer.stop()
+
+    expected = len(by_http) + 7 + len(gateway)
+    db = await asyncpg.connect(settings.admin_dsn(settings.database))
+    try:
+        t0 = time.monotonic()
+        while await db.fetchval("SELECT count(*) FROM invoices.invoices WHERE status <> 'received'") < expected:
+            if time.monotonic() - t0 > 60:
+                raise RuntimeError("not every demo invoice was decided within 60 s")
+            await asyncio.sleep(0.2)
+        channels = await db.fetch("SELECT channel, format, status, count(*) AS n FROM invoices.invoices "
+                                  "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+        rules = await db.fetch("SELECT r->>'rule' AS rule, count(*) AS n FROM invoices.invoices, "
+                               "jsonb_array_elements(reasons) r GROUP BY 1 ORDER BY 1")
+        next_due = await db.fetchval("SELECT min(legal_due) FROM invoices.invoices WHERE status = 'validated'")
+    finally:
+        await db.close()
+    return {
+        "received": expected,
+        "by_channel_format_status": [f"{r['channel']}/{r['format'] or '?'}/{r['status']}: {r['n']}" for r in channels],
+        "refusal_rules": {r["rule"]: r["n"] for r in rules},
+        "earliest_legal_due_date": next_due.isoformat() if next_due else None,
+    }
+
+
 def run_demo(settings: Settings, count: int, keep_running: bool) -> dict:
     before = local_stack.status(settings)
     stack_was_running = before["kafka"]["running"] and before["postgres"]["running"]
@@ -104,7 +153,8 @@ def run_demo(settings: Settings, count: int, keep_running: bool) -> dict:
     asyncio.run(_reset_namespace(settings))
     started = [name for name, state in local_services.up(settings).items() if state.startswith("started")]
     try:
-        summary = asyncio.run(_scenario(settings, count))
+        summary = {"contracts": asyncio.run(_scenario(settings, count)),
+                   "invoices": asyncio.run(_invoices(settings))}
     finally:
         if not keep_running:
             local_services.down(settings, started)

@@ -7,7 +7,6 @@ Exit codes: 0 done (and valid), 1 invalid invoice, 2 unreadable document.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -61,10 +60,10 @@ def bench_parse(seconds: float = 3.0) -> dict[str, float]:
     change to the Python code can shorten."""
     from lxml import etree
 
+    from deploy.simulators import suppliers
     from services.invoices.formats._xml import read_xml
 
-    corpus = _corpus()
-    cii, ubl, pdf = corpus.cii(), corpus.ubl(), corpus.facturx_pdf()
+    cii, ubl, pdf = suppliers.cii(), suppliers.ubl(), suppliers.facturx_pdf()
     for document in (cii, ubl, pdf):
         report = validate(parse(document))
         if not report.valid:  # a benchmark of the failure path would flatter the figures
@@ -89,22 +88,6 @@ def _rate(work: Callable[[], Any], seconds: float) -> float:
             work()
         done += 10
     return round(done / (time.perf_counter() - started), 1)
-
-
-def _corpus():
-    """The document generator lives with the tests; the benchmark runs from a source checkout,
-    whose root holds ``tests/``."""
-    try:
-        from tests.corpus import build
-    except ModuleNotFoundError:
-        root = Path(__file__).resolve().parent.parent
-        if not (root / "tests" / "corpus" / "build.py").is_file():
-            raise RuntimeError(
-                "the benchmark needs the test corpus (tests/corpus/build.py) of a source checkout"
-            ) from None
-        sys.path.insert(0, str(root))
-        from tests.corpus import build
-    return build
 
 
 def _read(path: str | Path) -> bytes:

@@ -11,9 +11,9 @@ from decimal import Decimal
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
-from stdnum import luhn
 
 from deploy.local.services import ServiceProcess, env_of  # noqa: F401  (re-exported for tests)
+from deploy.simulators.suppliers import make_siret
 from shared.money import to_cents
 from shared.settings import SERVICES, Settings
 from shared.topics import read_all
@@ -85,13 +85,6 @@ async def eventually(check, timeout: float = 30.0, interval: float = 0.2):
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s (last value: {last!r})")
-
-
-def make_siret(n: int) -> str:
-    siren = f"{n:08d}"
-    siren += luhn.calc_check_digit(siren)
-    body = siren + "0001"
-    return body + luhn.calc_check_digit(body)
 
 
 def contract(i: int, **changes) -> dict:

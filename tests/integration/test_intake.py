@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from shared.events import decode
-from tests.corpus.build import REGION_SIRET, cii, facturx_pdf, ubl
+from deploy.simulators.suppliers import REGION_SIRET, cii, facturx_pdf, ubl
 from tests.support import admin_connection, eventually, produce, read_topic
 
 pytestmark = pytest.mark.integration

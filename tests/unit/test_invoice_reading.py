@@ -16,7 +16,7 @@ from services.invoices.domain.validation import validate
 from services.invoices.formats import UnreadableDocument, cii, parse, ubl
 from services.invoices.formats._xml import Terms, Values, read_xml
 from shared.events.invoice_document import CanonicalInvoice
-from tests.corpus import build
+from deploy.simulators import suppliers as build
 
 NS = {"a": "urn:example:a", "b": "urn:example:b"}
 RICH = dict(

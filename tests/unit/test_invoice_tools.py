@@ -5,7 +5,7 @@ import json
 import pytest
 
 from cli.invoice_tools import bench_parse, parse_command, validate_command
-from tests.corpus import build
+from deploy.simulators import suppliers as build
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from lxml import etree
 
 from services.invoices.domain.validation import PROFILES, validate
 from services.invoices.formats import parse
-from tests.corpus import build
+from deploy.simulators import suppliers as build
 
 REGION = build.REGION_SIRET
 GENERATORS = {"cii": build.cii, "ubl": build.ubl}

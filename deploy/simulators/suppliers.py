@@ -26,6 +26,7 @@ from io import BytesIO
 from typing import Any
 
 from lxml import etree
+from stdnum import luhn
 
 from shared.money import to_cents
 
@@ -170,6 +171,13 @@ class InvoiceSpec:
     vat_overrides: Mapping[tuple[str, str], Mapping[str, Decimal | str | None]] = field(
         default_factory=dict
     )
+
+
+def make_siret(n: int) -> str:
+    """A Luhn-valid SIRET (head office, establishment 0001) for the SIREN numbered ``n``."""
+    siren = f"{n:08d}"
+    siren += luhn.calc_check_digit(siren)
+    return siren + "0001" + luhn.calc_check_digit(siren + "0001")
 
 
 def spec(**overrides: Any) -> InvoiceSpec:

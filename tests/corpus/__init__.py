@@ -1,1 +1,0 @@
-"""Generated supplier e-invoices (UBL, CII, Factur-X) for unit and end-to-end tests."""
