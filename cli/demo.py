@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import asyncpg
@@ -16,6 +17,7 @@ from deploy.local import services as local_services
 from deploy.local import stack as local_stack
 from deploy.simulators import suppliers
 from deploy.simulators.suppliers import make_siret
+from shared.auth import issue_token
 from shared.db import drop_database, ensure_database
 from shared.dlq import read_dead_letters
 from shared.money import to_cents
@@ -99,9 +101,11 @@ async def _invoices(settings: Settings) -> dict:
     by_http = [suppliers.cii(number=f"F-DEMO-{i:04d}", lines=20) for i in range(1, 13)]
     by_http.append(suppliers.ubl(number="F-DEMO-0001"))  # the same number again: a duplicate
     by_http.append(suppliers.cii(number="F-DEMO-0099", totals={"payable": "1.00"}))  # BR-CO-16
+    portal = issue_token(settings, "demo.supplier-portal", ["intake"], datetime.now(UTC))
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         for document in by_http:
-            await client.post("/invoices", content=document, headers={"x-source": "demo.supplier-portal"})
+            await client.post("/invoices", content=document, headers={
+                "x-source": "demo.supplier-portal", "authorization": f"Bearer {portal}"})
 
     incoming = settings.inbox / "incoming"
     incoming.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -45,12 +46,21 @@ class Settings(BaseSettings):
     validation_profile: str = "fr-public"
     # R2192-10/-11: which legal delay applies (local_authority: 30 days, the Region).
     buyer_type: str = "local_authority"
+    # Above this amount (EUR TTC) the one who certified the service done may not also approve,
+    # and no invoice is approved automatically.
+    approval_threshold: Decimal = Decimal("25000.00")
     # The advance policy applied to new contracts ("doubled": the Region's 2017 policy).
     advance_policy: str = "doubled"
     # The Region's own payment target, in days from the start of the legal delay.
     target_payment_days: int = 15
     inbox_dir: Path | None = None
     inbox_poll_seconds: float = 1.0
+
+    # Bearer tokens (HS256). The default key is for the local stack only: set
+    # INVOICING_JWT_SECRET in any shared deployment.
+    jwt_secret: str = "local-development-key-not-for-production-use"
+    jwt_issuer: str = "invoicing"
+    jwt_audience: str = "invoicing-api"
 
     clock: str = "system"
     log_level: str = "INFO"

@@ -111,3 +111,12 @@ async def post_contracts(base_url: str, contracts: list[dict], actor: str = "pro
             answer = await client.post("/contracts", json=body, headers={"x-actor": actor})
             codes.append(answer.status_code)
         return codes
+
+
+def token(settings: Settings, user: str, *roles: str) -> dict[str, str]:
+    """The Authorization header of a user holding ``roles``."""
+    from datetime import UTC, datetime
+
+    from shared.auth import issue_token
+
+    return {"authorization": f"Bearer {issue_token(settings, user, list(roles), datetime.now(UTC))}"}

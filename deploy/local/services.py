@@ -36,6 +36,7 @@ def env_of(settings: Settings, **extra: str) -> dict[str, str]:
         "INVOICING_HTTP_PORTS": json.dumps(settings.http_ports),
         "INVOICING_RELAY_POLL_SECONDS": str(settings.relay_poll_seconds),
         "INVOICING_CLOCK": settings.clock,
+        "INVOICING_JWT_SECRET": settings.jwt_secret,
         "INVOICING_BUYER_SIRET": settings.buyer_siret,
         "INVOICING_VALIDATION_PROFILE": settings.validation_profile,
         "INVOICING_INBOX_DIR": str(settings.inbox),

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from uuid import UUID
 
-from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from services.invoices import store
-from services.invoices.domain.lifecycle import PUBLIC_STATUS
+from services.invoices.domain.deadline import DeadlineError
+from services.invoices.domain.lifecycle import PUBLIC_STATUS, IllegalTransition
+from services.invoices.workflow import DutiesNotSeparated, InvalidDate, NotFound
+from shared.auth import User, current_user, require
 from services.invoices.formats import MAX_DOCUMENT_BYTES
 
 router = APIRouter(tags=["invoices"])
@@ -37,10 +42,11 @@ async def _read_body(request: Request) -> bytes:
 async def submit_invoice(
     request: Request,
     x_source: str = Header(default="http", description="who sends the document (supplier platform, portal…)"),
+    user: User = Depends(require("intake")),
 ) -> JSONResponse:
     """Receives one document (UBL, CII or Factur-X PDF, detected from its bytes)."""
     content = await _read_body(request)
-    receipt = await request.app.state.intake.receive(content, "http", x_source)
+    receipt = await request.app.state.intake.receive(content, "http", x_source, actor=user.name)
     public = PUBLIC_STATUS[receipt.status]
     return JSONResponse(
         status_code=200 if receipt.already_received else 202,
@@ -51,7 +57,7 @@ async def submit_invoice(
 
 
 @router.get("/invoices/{invoice_id}")
-async def get_invoice(invoice_id: UUID, request: Request) -> dict:
+async def get_invoice(invoice_id: UUID, request: Request, _: User = Depends(current_user)) -> dict:
     async with request.app.state.runtime.pool.acquire() as conn:
         row = await store.find_invoice(conn, invoice_id)
     if row is None:
@@ -65,6 +71,11 @@ async def get_invoice(invoice_id: UUID, request: Request) -> dict:
         "number": row["number"], "seller_siret": row["seller_siret"],
         "issue_date": row["issue_date"].isoformat() if row["issue_date"] else None,
         "reasons": json.loads(row["reasons"]), "warnings": json.loads(row["warnings"]),
+        "submitted_by": row["submitted_by"], "service_done_on": _iso(row["service_done_on"]),
+        "service_done_by": row["service_done_by"], "approved_by": row["approved_by"],
+        "interrupted_on": _iso(row["interrupted_on"]), "interruption_reason": row["interruption_reason"],
+        "missing_items": list(row["missing_items"] or ()), "completed_on": _iso(row["completed_on"]),
+        "refusal_reason": row["refusal_reason"],
         "deadline": None if row["legal_due"] is None else {
             "buyer_type": row["buyer_type"], "dgp_start": row["dgp_start"].isoformat(),
             "legal_due": row["legal_due"].isoformat(), "ordonnateur_due": row["ordonnateur_due"].isoformat(),
@@ -73,7 +84,7 @@ async def get_invoice(invoice_id: UUID, request: Request) -> dict:
 
 
 @router.get("/invoices/{invoice_id}/document")
-async def get_document(invoice_id: UUID, request: Request) -> Response:
+async def get_document(invoice_id: UUID, request: Request, _: User = Depends(current_user)) -> Response:
     """The document exactly as received."""
     async with request.app.state.runtime.pool.acquire() as conn:
         content = await store.document_of(conn, invoice_id)
@@ -81,3 +92,62 @@ async def get_document(invoice_id: UUID, request: Request) -> Response:
         raise HTTPException(404, f"no invoice {invoice_id}")
     media = "application/pdf" if content.startswith(b"%PDF-") else "application/xml"
     return Response(content, media_type=media)
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+class ServiceDone(BaseModel):
+    on: date | None = Field(default=None, description="the day the service was done (default: today)")
+
+
+class InterruptionRequest(BaseModel):
+    reason: str = Field(min_length=1, description="what is missing or wrong (R2192-28)")
+    missing_items: list[str] = Field(min_length=1, description="the pieces the supplier must send")
+
+
+class Refusal(BaseModel):
+    reason: str = Field(min_length=1)
+
+
+async def _act(request: Request, invoice_id: UUID, action) -> dict:
+    try:
+        await action(request.app.state.workflow)
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except (IllegalTransition, DeadlineError) as exc:
+        raise HTTPException(409, str(exc)) from None
+    except DutiesNotSeparated as exc:
+        raise HTTPException(403, str(exc)) from None
+    except InvalidDate as exc:
+        raise HTTPException(422, [{"loc": ["body", "on"], "msg": str(exc), "type": "value_error"}]) from None
+    return await get_invoice(invoice_id, request)
+
+
+@router.post("/invoices/{invoice_id}/service-done")
+async def record_service_done(invoice_id: UUID, body: ServiceDone, request: Request,
+                              user: User = Depends(require("approver"))) -> dict:
+    return await _act(request, invoice_id, lambda w: w.record_service_done(invoice_id, user, body.on))
+
+
+@router.post("/invoices/{invoice_id}/approve")
+async def approve(invoice_id: UUID, request: Request, user: User = Depends(require("approver"))) -> dict:
+    return await _act(request, invoice_id, lambda w: w.approve(invoice_id, user))
+
+
+@router.post("/invoices/{invoice_id}/interrupt")
+async def interrupt(invoice_id: UUID, body: InterruptionRequest, request: Request,
+                    user: User = Depends(require("approver"))) -> dict:
+    return await _act(request, invoice_id, lambda w: w.interrupt(invoice_id, user, body.reason, body.missing_items))
+
+
+@router.post("/invoices/{invoice_id}/complete")
+async def complete(invoice_id: UUID, request: Request, user: User = Depends(require("approver"))) -> dict:
+    return await _act(request, invoice_id, lambda w: w.complete(invoice_id, user))
+
+
+@router.post("/invoices/{invoice_id}/refuse")
+async def refuse(invoice_id: UUID, body: Refusal, request: Request,
+                 user: User = Depends(require("approver"))) -> dict:
+    return await _act(request, invoice_id, lambda w: w.refuse(invoice_id, user, body.reason))

@@ -8,6 +8,7 @@ from services.invoices import api
 from services.invoices.handlers import consumers
 from services.invoices.inbox import InboxWatcher
 from services.invoices.intake import Intake
+from services.invoices.workflow import Workflow
 from shared.service import ServiceRuntime
 
 runtime = ServiceRuntime("invoices", migrations=Path(__file__).parent / "migrations")
@@ -25,3 +26,4 @@ runtime.background(watch_inbox)
 app = runtime.http_app(api.router, title="Invoices service")
 app.state.runtime = runtime
 app.state.intake = intake
+app.state.workflow = Workflow(lambda: runtime.pool, runtime.settings, runtime.clock)

@@ -55,15 +55,16 @@ class Intake:
     def pool(self) -> asyncpg.Pool:
         return self.pool_of()
 
-    async def receive(self, content: bytes, channel: Channel, source: str) -> Receipt:
+    async def receive(self, content: bytes, channel: Channel, source: str, actor: str | None = None) -> Receipt:
+        """``actor``: the authenticated sender; channels without one are named by channel and source."""
         sha256 = hashlib.sha256(content).hexdigest()
         event = InvoiceReceived(
             invoice_id=str(uuid4()), channel=channel, source=source[:500], sha256=sha256,
             size_bytes=len(content), received_at=self.clock.now(),
         )
-        envelope = new_envelope(event, producer=SERVICE, actor=f"{channel}:{source}"[:200], clock=self.clock)
+        envelope = new_envelope(event, producer=SERVICE, actor=actor or f"{channel}:{source}"[:200], clock=self.clock)
         async with self.pool.acquire() as conn, conn.transaction():
-            if not await store.insert_received(conn, event, content):
+            if not await store.insert_received(conn, event, content, submitted_by=envelope.actor):
                 known = await store.invoice_by_sha256(conn, sha256)
                 return Receipt(known["invoice_id"], known["status"], already_received=True)
             await append(conn, self.settings.topic(InvoiceReceived.topic), envelope)

@@ -30,7 +30,8 @@ async def invoice_by_sha256(conn: asyncpg.Connection, sha256: str) -> asyncpg.Re
     return await conn.fetchrow("SELECT invoice_id, status FROM invoices WHERE document_sha256 = $1", sha256)
 
 
-async def insert_received(conn: asyncpg.Connection, event: InvoiceReceived, content: bytes) -> bool:
+async def insert_received(conn: asyncpg.Connection, event: InvoiceReceived, content: bytes, *,
+                          submitted_by: str) -> bool:
     """Stores the document and its invoice; False when the same document is already stored."""
     stored = await conn.execute(
         "INSERT INTO documents (sha256, content, size_bytes, stored_at) VALUES ($1, $2, $3, $4) "
@@ -40,9 +41,9 @@ async def insert_received(conn: asyncpg.Connection, event: InvoiceReceived, cont
     if not stored.endswith(" 1"):
         return False
     await conn.execute(
-        "INSERT INTO invoices (invoice_id, document_sha256, channel, source, received_at, status) "
-        "VALUES ($1, $2, $3, $4, $5, 'received')",
-        UUID(event.invoice_id), event.sha256, event.channel, event.source, event.received_at,
+        "INSERT INTO invoices (invoice_id, document_sha256, channel, source, received_at, status, submitted_by) "
+        "VALUES ($1, $2, $3, $4, $5, 'received', $6)",
+        UUID(event.invoice_id), event.sha256, event.channel, event.source, event.received_at, submitted_by,
     )
     return True
 
@@ -89,7 +90,9 @@ async def find_invoice(conn: asyncpg.Connection, invoice_id: UUID) -> asyncpg.Re
     return await conn.fetchrow(
         "SELECT invoice_id, document_sha256, channel, source, received_at, status, profile, format, "
         "number, seller_siret, issue_date, reasons, warnings, decided_at, buyer_type, dgp_start, "
-        "legal_due, ordonnateur_due, target_due FROM invoices WHERE invoice_id = $1",
+        "legal_due, ordonnateur_due, target_due, submitted_by, service_done_on, service_done_by, "
+        "approved_by, interrupted_on, interruption_reason, missing_items, completed_on, refusal_reason "
+        "FROM invoices WHERE invoice_id = $1",
         invoice_id,
     )
 
@@ -99,3 +102,15 @@ async def document_of(conn: asyncpg.Connection, invoice_id: UUID) -> bytes | Non
         "SELECT d.content FROM invoices i JOIN documents d ON d.sha256 = i.document_sha256 "
         "WHERE i.invoice_id = $1", invoice_id,
     )
+
+
+async def lock_invoice(conn: asyncpg.Connection, invoice_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM invoices WHERE invoice_id = $1 FOR UPDATE", invoice_id)
+
+
+async def save_workflow(conn: asyncpg.Connection, invoice_id: UUID, changes: dict) -> None:
+    """Writes the given workflow columns (names come from the workflow module, never from input)."""
+    columns = list(changes)
+    assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(columns, start=2))
+    await conn.execute(f"UPDATE invoices SET {assignments} WHERE invoice_id = $1",
+                       invoice_id, *(changes[c] for c in columns))

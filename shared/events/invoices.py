@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.events import Event, register
 from shared.events.invoice_document import CanonicalInvoice
+from shared.money import Money
 
 Channel = Literal["http", "inbox", "kafka"]
 
@@ -83,3 +84,63 @@ class InvoiceRejected(_InvoiceEvent):
     number: str | None = None
     seller_siret: str | None = None
     rejected_at: datetime
+
+
+class _ActionEvent(_InvoiceEvent):
+    """A person's (or the automatic rules') decision on an invoice; the actor is in the envelope."""
+
+
+@register
+class ServiceDoneRecorded(_ActionEvent):
+    """« Service fait » certified. R2192-13: when later than the receipt, it starts the delay."""
+
+    event_type = "ServiceDoneRecorded"
+
+    service_done_on: date
+    deadline: PaymentDeadline
+
+
+@register
+class InvoiceApproved(_ActionEvent):
+    """The ordonnateur's payment order (« mandat »): the amount, who is paid, and by when."""
+
+    event_type = "InvoiceApproved"
+
+    amount: Money = Field(ge=0)
+    currency: str
+    seller_siret: str | None
+    payee_iban: str | None
+    contract_reference: str | None
+    engagement_number: str | None
+    automatic: bool
+    deadline: PaymentDeadline
+
+
+@register
+class InvoiceInterrupted(_ActionEvent):
+    """R2192-27/-28: the delay is interrupted, once, with the reason and the pieces to send."""
+
+    event_type = "InvoiceInterrupted"
+
+    notified_on: date
+    reason: str = Field(min_length=1)
+    missing_items: list[str] = Field(min_length=1)
+
+
+@register
+class InvoiceCompleted(_ActionEvent):
+    """R2192-29: every missing piece received; a new delay runs from today."""
+
+    event_type = "InvoiceCompleted"
+
+    completed_on: date
+    deadline: PaymentDeadline
+
+
+@register
+class InvoiceRefused(_ActionEvent):
+    """The buyer's business refusal (life-cycle 210), with its reason."""
+
+    event_type = "InvoiceRefused"
+
+    reason: str = Field(min_length=1)

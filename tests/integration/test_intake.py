@@ -9,7 +9,8 @@ import pytest
 
 from shared.events import decode
 from deploy.simulators.suppliers import REGION_SIRET, cii, facturx_pdf, ubl
-from tests.support import admin_connection, eventually, produce, read_topic
+from shared.settings import Settings
+from tests.support import admin_connection, eventually, produce, read_topic, token
 
 pytestmark = pytest.mark.integration
 
@@ -20,15 +21,18 @@ def region(ns):
     return ns
 
 
+HEADERS = token(Settings(), "platform", "intake")
+
+
 async def _post(url: str, content: bytes, source: str = "test-platform") -> httpx.Response:
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        return await client.post("/invoices", content=content, headers={"x-source": source,
-                                                                         "content-type": "application/xml"})
+        return await client.post("/invoices", content=content, headers={
+            "x-source": source, "content-type": "application/xml", **HEADERS})
 
 
 async def _get(url: str, path: str) -> httpx.Response:
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        return await client.get(path)
+        return await client.get(path, headers=HEADERS)
 
 
 async def _events(ns, invoice_id: str) -> list:

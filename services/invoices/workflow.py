@@ -1,0 +1,180 @@
+"""What people (and the automatic rules) do to an invoice after intake: record the service
+done, approve (the « mandat »), interrupt the delay and complete, refuse. Each action locks the
+invoice, checks the lifecycle and the segregation of duties, stores the new state with its
+recomputed deadline and appends the event, in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Callable
+from uuid import UUID
+
+import asyncpg
+
+from services.invoices import store
+from services.invoices.domain import lifecycle
+from services.invoices.domain.deadline import Interruption, deadline_for
+from services.invoices.domain.lifecycle import State
+from shared.auth import User
+from shared.clock import PARIS, Clock
+from shared.events import Event, new_envelope
+from shared.events.invoices import (
+    InvoiceApproved,
+    InvoiceCompleted,
+    InvoiceInterrupted,
+    InvoiceRefused,
+    PaymentDeadline,
+    ServiceDoneRecorded,
+)
+from shared.money import to_cents
+from shared.outbox import append
+from shared.settings import Settings
+
+SERVICE = "invoices"
+
+
+class NotFound(LookupError):
+    pass
+
+
+class DutiesNotSeparated(PermissionError):
+    """The action would let one person do what two must (segregation of duties)."""
+
+
+class InvalidDate(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Workflow:
+    pool_of: Callable[[], asyncpg.Pool]
+    settings: Settings
+    clock: Clock
+
+    async def record_service_done(self, invoice_id: UUID, user: User, on: date | None = None) -> str:
+        on = on or self.clock.today()
+        if on > self.clock.today():
+            raise InvalidDate(f"the service cannot be certified done on {on}, a day still to come")
+        async with self._locked(invoice_id) as (conn, row, invoice):
+            changed = lifecycle.record_service_done(invoice, on)
+            deadline = self._deadline(row, service_done_on=on)
+            await store.save_workflow(conn, invoice_id, {
+                "status": changed.state.value, "service_done_on": on, "service_done_by": user.name,
+                **_deadline_columns(deadline)})
+            await self._emit(conn, ServiceDoneRecorded(invoice_id=str(invoice_id), service_done_on=on,
+                                                       deadline=deadline), user.name)
+            return changed.state.value
+
+    async def approve(self, invoice_id: UUID, user: User, *, automatic: bool = False) -> str:
+        async with self._locked(invoice_id) as (conn, row, invoice):
+            changed = lifecycle.approve(invoice)
+            canonical = _canonical(row)
+            amount = to_cents(Decimal(canonical["totals"]["payable"]))
+            if not automatic:
+                self._check_duties(row, user, amount)
+            deadline = self._deadline(row, service_done_on=row["service_done_on"])
+            await store.save_workflow(conn, invoice_id, {
+                "status": changed.state.value, "approved_by": user.name, "approved_at": self.clock.now()})
+            await self._emit(conn, InvoiceApproved(
+                invoice_id=str(invoice_id), amount=amount, currency=canonical.get("currency") or "EUR",
+                seller_siret=(canonical.get("seller") or {}).get("siret"),
+                payee_iban=canonical.get("payee_iban"), contract_reference=canonical.get("contract_reference"),
+                engagement_number=canonical.get("purchase_order_reference"), automatic=automatic,
+                deadline=deadline), user.name)
+            return changed.state.value
+
+    async def interrupt(self, invoice_id: UUID, user: User, reason: str, missing_items: list[str]) -> str:
+        on = self.clock.today()
+        async with self._locked(invoice_id) as (conn, row, invoice):
+            changed = lifecycle.interrupt(invoice, on, reason, missing_items)
+            self._deadline(row, service_done_on=row["service_done_on"], interruption=Interruption(on))
+            await store.save_workflow(conn, invoice_id, {
+                "status": changed.state.value, "interrupted_on": on, "interruption_reason": changed.interruption_reason,
+                "missing_items": list(changed.missing_items), "legal_due": None, "ordonnateur_due": None,
+                "target_due": None})
+            await self._emit(conn, InvoiceInterrupted(
+                invoice_id=str(invoice_id), notified_on=on, reason=changed.interruption_reason,
+                missing_items=list(changed.missing_items)), user.name)
+            return changed.state.value
+
+    async def complete(self, invoice_id: UUID, user: User) -> str:
+        on = self.clock.today()
+        async with self._locked(invoice_id) as (conn, row, invoice):
+            changed = lifecycle.complete(invoice, on)
+            deadline = self._deadline(row, service_done_on=row["service_done_on"],
+                                      interruption=Interruption(row["interrupted_on"], on))
+            await store.save_workflow(conn, invoice_id, {
+                "status": changed.state.value, "completed_on": on, **_deadline_columns(deadline)})
+            await self._emit(conn, InvoiceCompleted(invoice_id=str(invoice_id), completed_on=on,
+                                                    deadline=deadline), user.name)
+            return changed.state.value
+
+    async def refuse(self, invoice_id: UUID, user: User, reason: str) -> str:
+        async with self._locked(invoice_id) as (conn, row, invoice):
+            changed = lifecycle.refuse(invoice, reason)
+            await store.save_workflow(conn, invoice_id, {
+                "status": changed.state.value, "refusal_reason": changed.refusal_reason, "refused_by": user.name})
+            await self._emit(conn, InvoiceRefused(invoice_id=str(invoice_id), reason=changed.refusal_reason),
+                             user.name)
+            return changed.state.value
+
+    # ------------------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _locked(self, invoice_id: UUID):
+        async with self.pool_of().acquire() as conn, conn.transaction():
+            row = await store.lock_invoice(conn, invoice_id)
+            if row is None:
+                raise NotFound(f"no invoice {invoice_id}")
+            yield conn, row, _invoice(row)
+
+    def _check_duties(self, row: asyncpg.Record, user: User, amount: Decimal) -> None:
+        if row["submitted_by"] == user.name:
+            raise DutiesNotSeparated(
+                f"{user.name} submitted this invoice and cannot also approve it (segregation of duties)")
+        if row["service_done_by"] == user.name and amount > self.settings.approval_threshold:
+            raise DutiesNotSeparated(
+                f"{user.name} certified the service done; above {self.settings.approval_threshold} EUR "
+                "another approver must approve (segregation of duties)")
+
+    def _deadline(self, row: asyncpg.Record, *, service_done_on: date | None,
+                  interruption: Interruption | None = None) -> PaymentDeadline | None:
+        buyer_type = row["buyer_type"] or self.settings.buyer_type
+        deadline = deadline_for(row["received_at"].astimezone(PARIS).date(), buyer_type=buyer_type,
+                                service_done_on=service_done_on, interruption=interruption)
+        if deadline.legal_due is None:
+            return None
+        return PaymentDeadline(buyer_type=buyer_type, dgp_start=deadline.dgp_start, legal_due=deadline.legal_due,
+                               ordonnateur_due=deadline.ordonnateur_due, target_due=deadline.target_due)
+
+    async def _emit(self, conn: asyncpg.Connection, event: Event, actor: str) -> None:
+        envelope = new_envelope(event, producer=SERVICE, actor=actor, clock=self.clock,
+                                correlation_id=event.aggregate_id)
+        await append(conn, self.settings.topic(event.topic), envelope)
+
+
+def _canonical(row: asyncpg.Record) -> dict:
+    return json.loads(row["canonical"]) if row["canonical"] else {}
+
+
+def _invoice(row: asyncpg.Record) -> lifecycle.Invoice:
+    return lifecycle.Invoice(
+        invoice_id=str(row["invoice_id"]), state=State(row["status"]),
+        received_on=row["received_at"].astimezone(PARIS).date(), service_done_on=row["service_done_on"],
+        interrupted_on=row["interrupted_on"], completed_on=row["completed_on"],
+        interruption_reason=row["interruption_reason"], missing_items=tuple(row["missing_items"] or ()),
+        refusal_reason=row["refusal_reason"],
+    )
+
+
+def _deadline_columns(deadline: PaymentDeadline | None) -> dict:
+    if deadline is None:
+        return {}
+    return {"buyer_type": deadline.buyer_type, "dgp_start": deadline.dgp_start, "legal_due": deadline.legal_due,
+            "ordonnateur_due": deadline.ordonnateur_due, "target_due": deadline.target_due}
+

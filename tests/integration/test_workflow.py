@@ -1,0 +1,131 @@
+"""Approvers act on invoices through the API: roles, segregation of duties, the lifecycle, and
+the deadline carried by each event — on the real stack."""
+
+import httpx
+import pytest
+
+from deploy.simulators.suppliers import cii
+from shared.events import decode
+from tests.support import eventually, read_topic, token
+
+pytestmark = pytest.mark.integration
+
+MARCH_2 = "fixed:2026-03-02T09:00:00+00:00"
+
+
+class Api:
+    def __init__(self, ns, url):
+        self.ns, self.url = ns, url
+
+    async def call(self, method, path, user=None, roles=(), **kwargs):
+        headers = token(self.ns, user, *roles) if user else {}
+        async with httpx.AsyncClient(base_url=self.url, timeout=30) as client:
+            return await client.request(method, path, headers=headers, **kwargs)
+
+    async def submit(self, document, user="platform"):
+        answer = await self.call("POST", "/invoices", user, ["intake"], content=document)
+        assert answer.status_code == 202, answer.text
+        return answer.json()["invoice_id"]
+
+
+async def _events(ns, invoice_id, count):
+    events = [d for d in (decode(r.value) for r in await read_topic(ns, "invoices.events"))
+              if d.envelope.aggregate_id == invoice_id]
+    return events if len(events) >= count else None
+
+
+async def test_service_done_then_approval_by_someone_else_above_the_threshold(ns, services):
+    await services.start("invoices", INVOICING_CLOCK=MARCH_2, INVOICING_APPROVAL_THRESHOLD="1000.00")
+    api = Api(ns, services.url("invoices"))
+    invoice = await api.submit(cii(number="F-WF-1"), user="alice")
+
+    assert (await api.call("POST", f"/invoices/{invoice}/approve")).status_code == 401
+    assert (await api.call("POST", f"/invoices/{invoice}/approve", "alice", ["intake"])).status_code == 403
+    too_early = await api.call("POST", f"/invoices/{invoice}/approve", "bob", ["approver"])
+    assert too_early.status_code == 409 and "it is 'validated'" in too_early.json()["detail"]
+
+    done = await api.call("POST", f"/invoices/{invoice}/service-done", "bob", ["approver"], json={})
+    assert done.status_code == 200 and done.json()["status"] == "service_done"
+    assert done.json()["chorus_status"] == "SERVICE_FAIT" and done.json()["service_done_by"] == "bob"
+
+    # 8 707.46 EUR is above the 1 000 EUR threshold: bob certified the service, someone else approves.
+    same_person = await api.call("POST", f"/invoices/{invoice}/approve", "bob", ["approver"])
+    assert same_person.status_code == 403 and "segregation of duties" in same_person.json()["detail"]
+    approved = await api.call("POST", f"/invoices/{invoice}/approve", "carol", ["approver"])
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
+    assert approved.json()["lifecycle_code"] == 205
+
+    events = await eventually(lambda: _events(ns, invoice, 4))
+    assert [e.envelope.event_type for e in events] == [
+        "InvoiceReceived", "InvoiceValidated", "ServiceDoneRecorded", "InvoiceApproved"]
+    assert [e.envelope.actor for e in events][2:] == ["bob", "carol"]
+    mandat = events[-1].event
+    assert str(mandat.amount) == "8707.46" and mandat.automatic is False
+    assert mandat.deadline.legal_due.isoformat() == "2026-04-01"
+    assert mandat.deadline.target_due.isoformat() == "2026-03-17"
+    assert all(e.envelope.correlation_id == invoice for e in events)
+
+
+async def test_nobody_approves_an_invoice_they_submitted(ns, services):
+    await services.start("invoices", INVOICING_CLOCK=MARCH_2)
+    api = Api(ns, services.url("invoices"))
+    invoice = await api.submit(cii(number="F-WF-2", lines=2), user="dave")
+    await api.call("POST", f"/invoices/{invoice}/service-done", "erin", ["approver"], json={})
+    refused = await api.call("POST", f"/invoices/{invoice}/approve", "dave", ["approver", "intake"])
+    assert refused.status_code == 403 and "submitted this invoice" in refused.json()["detail"]
+    # Below the threshold the one who certified the service may approve.
+    assert (await api.call("POST", f"/invoices/{invoice}/approve", "erin", ["approver"])).status_code == 200
+
+
+async def test_an_interruption_stops_the_clock_and_completion_opens_a_new_delay(ns, services):
+    invoices = await services.start("invoices", INVOICING_CLOCK=MARCH_2)
+    api = Api(ns, services.url("invoices"))
+    invoice = await api.submit(cii(number="F-WF-3"))
+
+    missing = await api.call("POST", f"/invoices/{invoice}/interrupt", "bob", ["approver"],
+                             json={"reason": "", "missing_items": []})
+    assert missing.status_code == 422
+    fields = {e["loc"][-1] for e in missing.json()["detail"]}
+    assert fields == {"reason", "missing_items"}
+
+    stopped = await api.call("POST", f"/invoices/{invoice}/interrupt", "bob", ["approver"],
+                             json={"reason": "URSSAF certificate missing", "missing_items": ["attestation URSSAF"]})
+    assert stopped.status_code == 200, stopped.text
+    assert stopped.json()["status"] == "interrupted" and stopped.json()["deadline"] is None
+    assert stopped.json()["chorus_status"] == "SUSPENDUE"
+
+    # Ten days later the supplier sends the certificate.
+    invoices.stop()
+    await services.start("invoices", INVOICING_CLOCK="fixed:2026-03-12T09:00:00+00:00")
+    completed = await api.call("POST", f"/invoices/{invoice}/complete", "bob", ["approver"])
+    assert completed.status_code == 200
+    assert completed.json()["deadline"]["dgp_start"] == "2026-03-12"
+    assert completed.json()["deadline"]["legal_due"] == "2026-04-11"  # R2192-29: 30 new days
+
+    again = await api.call("POST", f"/invoices/{invoice}/interrupt", "bob", ["approver"],
+                           json={"reason": "again", "missing_items": ["x"]})
+    assert again.status_code == 409 and "one interruption" in again.json()["detail"]
+
+    events = await eventually(lambda: _events(ns, invoice, 4))
+    interrupted, done = events[2], events[3]
+    assert interrupted.envelope.event_type == "InvoiceInterrupted"
+    assert interrupted.event.missing_items == ["attestation URSSAF"]
+    assert interrupted.event.notified_on.isoformat() == "2026-03-02"
+    assert done.envelope.event_type == "InvoiceCompleted"
+    assert done.event.deadline.legal_due.isoformat() == "2026-04-11"
+
+
+async def test_a_refusal_needs_a_reason_and_ends_the_invoice(ns, services):
+    await services.start("invoices", INVOICING_CLOCK=MARCH_2)
+    api = Api(ns, services.url("invoices"))
+    invoice = await api.submit(cii(number="F-WF-4"))
+    assert (await api.call("POST", f"/invoices/{invoice}/refuse", "bob", ["approver"], json={})).status_code == 422
+    refused = await api.call("POST", f"/invoices/{invoice}/refuse", "bob", ["approver"],
+                             json={"reason": "goods never delivered"})
+    assert refused.json()["status"] == "refused" and refused.json()["lifecycle_code"] == 210
+    late = await api.call("POST", f"/invoices/{invoice}/service-done", "bob", ["approver"], json={})
+    assert late.status_code == 409 and "it is 'refused'" in late.json()["detail"]
+    unknown = await api.call("POST", "/invoices/00000000-0000-0000-0000-000000000000/approve", "bob", ["approver"])
+    assert unknown.status_code == 404
+    future = await api.call("POST", f"/invoices/{invoice}/service-done", "bob", ["approver"], json={"on": "2027-01-01"})
+    assert future.status_code in (409, 422)
