@@ -23,6 +23,10 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(db_app, name="db")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(services_app, name="services")
+suppliers_app = typer.Typer(help="Suppliers known to the invoices service.", no_args_is_help=True)
+engagements_app = typer.Typer(help="Budget commitments (« engagements »).", no_args_is_help=True)
+app.add_typer(suppliers_app, name="suppliers")
+app.add_typer(engagements_app, name="engagements")
 contracts_app = typer.Typer(help="Contracts and their advances (through the advances service).", no_args_is_help=True)
 app.add_typer(contracts_app, name="contracts")
 
@@ -300,6 +304,37 @@ def contracts_import(
         _fail(f"the advances service does not answer ({exc}); start it with `invoicing services up`")
     _print(report)
     raise typer.Exit(1 if report["refused"] else 0)
+
+
+def _import_reference(kind: str, path: str) -> None:
+    from pathlib import Path
+
+    import httpx
+
+    from cli.contracts import CsvError
+    from cli.reference import import_engagements, import_suppliers
+
+    run = import_suppliers if kind == "suppliers" else import_engagements
+    try:
+        report = run(get_settings(), Path(path))
+    except CsvError as exc:
+        _fail(str(exc), 2)
+    except httpx.HTTPError as exc:
+        _fail(f"the invoices service does not answer ({exc}); start it with `invoicing services up`")
+    _print(report)
+    raise typer.Exit(1 if report["refused"] else 0)
+
+
+@suppliers_app.command("import")
+def suppliers_import(path: str = typer.Argument(..., help="CSV: siret,name,sme,iban")) -> None:
+    """Register suppliers from a CSV file; an IBAN change is refused here (it needs four eyes)."""
+    _import_reference("suppliers", path)
+
+
+@engagements_app.command("import")
+def engagements_import(path: str = typer.Argument(..., help="CSV: number,supplier_siret,amount,…")) -> None:
+    """Record budget commitments from a CSV file (suppliers first)."""
+    _import_reference("engagements", path)
 
 
 @contracts_app.command("show")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.invoices import api
+from services.invoices import reference_api
 from services.invoices.handlers import consumers
 from services.invoices.inbox import InboxWatcher
 from services.invoices.intake import Intake
@@ -23,7 +24,7 @@ async def watch_inbox() -> None:
 
 
 runtime.background(watch_inbox)
-app = runtime.http_app(api.router, title="Invoices service")
+app = runtime.http_app(api.router, reference_api.router, title="Invoices service")
 app.state.runtime = runtime
 app.state.intake = intake
 app.state.workflow = Workflow(lambda: runtime.pool, runtime.settings, runtime.clock)

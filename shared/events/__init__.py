@@ -193,4 +193,4 @@ def _errors(exc: ValidationError) -> str:
 
 
 # Importing the catalogue registers every event type.
-from shared.events import contracts, invoices  # noqa: E402,F401
+from shared.events import contracts, invoices, reference  # noqa: E402,F401
