@@ -75,7 +75,7 @@ async def get_invoice(invoice_id: UUID, request: Request, _: User = Depends(curr
         "service_done_by": row["service_done_by"], "approved_by": row["approved_by"],
         "interrupted_on": _iso(row["interrupted_on"]), "interruption_reason": row["interruption_reason"],
         "missing_items": list(row["missing_items"] or ()), "completed_on": _iso(row["completed_on"]),
-        "refusal_reason": row["refusal_reason"],
+        "refusal_reason": row["refusal_reason"], "approval_waits_for": json.loads(row["approval_waits_for"]),
         "deadline": None if row["legal_due"] is None else {
             "buyer_type": row["buyer_type"], "dgp_start": row["dgp_start"].isoformat(),
             "legal_due": row["legal_due"].isoformat(), "ordonnateur_due": row["ordonnateur_due"].isoformat(),

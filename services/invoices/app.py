@@ -14,7 +14,8 @@ from shared.service import ServiceRuntime
 
 runtime = ServiceRuntime("invoices", migrations=Path(__file__).parent / "migrations")
 intake = Intake(lambda: runtime.pool, runtime.settings, runtime.clock)
-for consumer in consumers(intake):
+workflow = Workflow(lambda: runtime.pool, runtime.settings, runtime.clock)
+for consumer in consumers(intake, workflow):
     runtime.consume(consumer)
 inbox = InboxWatcher(runtime.settings.inbox, intake, runtime.settings.inbox_poll_seconds)
 
@@ -27,4 +28,4 @@ runtime.background(watch_inbox)
 app = runtime.http_app(api.router, reference_api.router, title="Invoices service")
 app.state.runtime = runtime
 app.state.intake = intake
-app.state.workflow = Workflow(lambda: runtime.pool, runtime.settings, runtime.clock)
+app.state.workflow = workflow

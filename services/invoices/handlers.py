@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import asyncpg
 from aiokafka.structs import ConsumerRecord
 
 from services.invoices import store
 from services.invoices.intake import Intake
+from services.invoices.workflow import Workflow
 from shared.consumer import BatchConsumer, IdempotentConsumer, RawRecordConsumer
 from shared.events import Decoded
 from shared.events.contracts import ContractNotified
-from shared.events.invoices import InvoiceReceived
+from shared.events.invoices import InvoiceCompleted, InvoiceReceived, InvoiceValidated, ServiceDoneRecorded
 
 
 async def on_contract_notified(conn: asyncpg.Connection, decoded: Decoded) -> None:
     await store.upsert_contract_ref(conn, decoded.event, decoded.envelope.event_id)
 
 
-def consumers(intake: Intake) -> list[BatchConsumer]:
+def consumers(intake: Intake, workflow: Workflow) -> list[BatchConsumer]:
     async def on_invoice_received(conn: asyncpg.Connection, decoded: Decoded) -> None:
         await intake.decide(conn, decoded.envelope)
+
+    async def on_ready_for_approval(conn: asyncpg.Connection, decoded: Decoded) -> None:
+        await workflow.consider_automatic_approval(conn, UUID(decoded.envelope.aggregate_id))
 
     async def on_inbound_document(_pool: asyncpg.Pool, record: ConsumerRecord) -> None:
         headers = {key: value.decode(errors="replace") for key, value in record.headers or ()}
@@ -31,5 +37,9 @@ def consumers(intake: Intake) -> list[BatchConsumer]:
                            {ContractNotified: on_contract_notified}),
         IdempotentConsumer("invoices.intake", [InvoiceReceived.topic],
                            {InvoiceReceived: on_invoice_received}),
+        # Each event after which an invoice may have become approvable without a person.
+        IdempotentConsumer("invoices.approval", [InvoiceValidated.topic], {
+            InvoiceValidated: on_ready_for_approval, ServiceDoneRecorded: on_ready_for_approval,
+            InvoiceCompleted: on_ready_for_approval}),
         RawRecordConsumer("invoices.inbound", ["invoices.inbound"], on_inbound_document),
     ]

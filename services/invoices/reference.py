@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Literal
 from uuid import UUID, uuid4
 
@@ -352,3 +353,10 @@ async def approval_references(
             engagement = EngagementView(row["number"], row["supplier_siret"], row["amount"], row["remaining"],
                                         row["service_done_automatic"])
     return ApprovalReferences(supplier, engagement, pending_iban)
+
+
+async def consume_commitment(conn: asyncpg.Connection, number: str, amount: Decimal) -> None:
+    """An approved invoice uses its engagement's credit. A person may approve beyond what is
+    left (the automatic rule never does); the remaining credit then stops at zero."""
+    await conn.execute(
+        "UPDATE engagements SET remaining = GREATEST(remaining - $2, 0) WHERE number = $1", number, amount)

@@ -16,7 +16,8 @@ from uuid import UUID
 
 import asyncpg
 
-from services.invoices import store
+from services.invoices import reference, store
+from services.invoices.domain.approval import ApprovalDecision, auto_approval
 from services.invoices.domain import lifecycle
 from services.invoices.domain.deadline import Interruption, deadline_for
 from services.invoices.domain.lifecycle import State
@@ -36,6 +37,7 @@ from shared.outbox import append
 from shared.settings import Settings
 
 SERVICE = "invoices"
+AUTOMATIC = "invoices.auto-approval"
 
 
 class NotFound(LookupError):
@@ -61,32 +63,75 @@ class Workflow:
         if on > self.clock.today():
             raise InvalidDate(f"the service cannot be certified done on {on}, a day still to come")
         async with self._locked(invoice_id) as (conn, row, invoice):
-            changed = lifecycle.record_service_done(invoice, on)
-            deadline = self._deadline(row, service_done_on=on)
-            await store.save_workflow(conn, invoice_id, {
-                "status": changed.state.value, "service_done_on": on, "service_done_by": user.name,
-                **_deadline_columns(deadline)})
-            await self._emit(conn, ServiceDoneRecorded(invoice_id=str(invoice_id), service_done_on=on,
-                                                       deadline=deadline), user.name)
-            return changed.state.value
+            return await self._service_done(conn, row, invoice, on, user.name)
 
-    async def approve(self, invoice_id: UUID, user: User, *, automatic: bool = False) -> str:
+    async def approve(self, invoice_id: UUID, user: User) -> str:
         async with self._locked(invoice_id) as (conn, row, invoice):
-            changed = lifecycle.approve(invoice)
-            canonical = _canonical(row)
-            amount = to_cents(Decimal(canonical["totals"]["payable"]))
-            if not automatic:
-                self._check_duties(row, user, amount)
-            deadline = self._deadline(row, service_done_on=row["service_done_on"])
-            await store.save_workflow(conn, invoice_id, {
-                "status": changed.state.value, "approved_by": user.name, "approved_at": self.clock.now()})
-            await self._emit(conn, InvoiceApproved(
-                invoice_id=str(invoice_id), amount=amount, currency=canonical.get("currency") or "EUR",
-                seller_siret=(canonical.get("seller") or {}).get("siret"),
-                payee_iban=canonical.get("payee_iban"), contract_reference=canonical.get("contract_reference"),
-                engagement_number=canonical.get("purchase_order_reference"), automatic=automatic,
-                deadline=deadline), user.name)
-            return changed.state.value
+            return await self._approve(conn, row, invoice, user.name, automatic=False)
+
+    async def consider_automatic_approval(self, conn: asyncpg.Connection, invoice_id: UUID) -> ApprovalDecision | None:
+        """Approves without a person when every condition holds (service done, or an engagement
+        that certifies it itself; known engagement of the same supplier with enough credit left;
+        the registered IBAN, not one awaiting its second confirmation; under the threshold).
+        Otherwise records why the invoice waits for a person. None when the invoice is not
+        (or no longer) waiting for an approval."""
+        row = await store.lock_invoice(conn, invoice_id)
+        if row is None or row["status"] not in (State.VALIDATED, State.SERVICE_DONE, State.COMPLETED):
+            return None
+        canonical = _canonical(row)
+        references = await reference.approval_references(
+            conn, seller_siret=(canonical.get("seller") or {}).get("siret"),
+            engagement_number=canonical.get("purchase_order_reference"))
+        engagement = references.engagement
+        service_done = row["service_done_on"] is not None
+        decision = auto_approval(
+            invoice_amount=_amount(canonical), invoice_iban=canonical.get("payee_iban"),
+            seller_siret=(canonical.get("seller") or {}).get("siret"),
+            engagement_number=canonical.get("purchase_order_reference"), engagement=engagement,
+            supplier=references.supplier, pending_iban=references.pending_iban,
+            service_done=service_done, threshold=self.settings.approval_threshold,
+        )
+        await store.save_workflow(conn, invoice_id, {"approval_waits_for": json.dumps(
+            [{"rule": rule, "reason": reason} for rule, reason in zip(decision.rules, decision.reasons)])})
+        if not decision.automatic:
+            return decision
+        invoice = _invoice(row)
+        if not service_done:
+            # The engagement certifies the service itself (e.g. a subscription): record it first.
+            await self._service_done(conn, row, invoice, self.clock.today(), AUTOMATIC)
+            row = await store.lock_invoice(conn, invoice_id)
+            invoice = _invoice(row)
+        await self._approve(conn, row, invoice, AUTOMATIC, automatic=True)
+        return decision
+
+    async def _service_done(self, conn, row, invoice, on: date, actor: str) -> str:
+        changed = lifecycle.record_service_done(invoice, on)
+        deadline = self._deadline(row, service_done_on=on)
+        await store.save_workflow(conn, row["invoice_id"], {
+            "status": changed.state.value, "service_done_on": on, "service_done_by": actor,
+            **_deadline_columns(deadline)})
+        await self._emit(conn, ServiceDoneRecorded(invoice_id=str(row["invoice_id"]), service_done_on=on,
+                                                   deadline=deadline), actor)
+        return changed.state.value
+
+    async def _approve(self, conn, row, invoice, actor: str, *, automatic: bool) -> str:
+        changed = lifecycle.approve(invoice)
+        canonical = _canonical(row)
+        amount = _amount(canonical)
+        if not automatic:
+            self._check_duties(row, actor, amount)
+        deadline = self._deadline(row, service_done_on=row["service_done_on"])
+        engagement = canonical.get("purchase_order_reference")
+        await store.save_workflow(conn, row["invoice_id"], {
+            "status": changed.state.value, "approved_by": actor, "approved_at": self.clock.now()})
+        if engagement:
+            await reference.consume_commitment(conn, engagement, amount)
+        await self._emit(conn, InvoiceApproved(
+            invoice_id=str(row["invoice_id"]), amount=amount, currency=canonical.get("currency") or "EUR",
+            seller_siret=(canonical.get("seller") or {}).get("siret"),
+            payee_iban=canonical.get("payee_iban"), contract_reference=canonical.get("contract_reference"),
+            engagement_number=engagement, automatic=automatic, deadline=deadline), actor)
+        return changed.state.value
 
     async def interrupt(self, invoice_id: UUID, user: User, reason: str, missing_items: list[str]) -> str:
         on = self.clock.today()
@@ -133,13 +178,13 @@ class Workflow:
                 raise NotFound(f"no invoice {invoice_id}")
             yield conn, row, _invoice(row)
 
-    def _check_duties(self, row: asyncpg.Record, user: User, amount: Decimal) -> None:
-        if row["submitted_by"] == user.name:
+    def _check_duties(self, row: asyncpg.Record, actor: str, amount: Decimal) -> None:
+        if row["submitted_by"] == actor:
             raise DutiesNotSeparated(
-                f"{user.name} submitted this invoice and cannot also approve it (segregation of duties)")
-        if row["service_done_by"] == user.name and amount > self.settings.approval_threshold:
+                f"{actor} submitted this invoice and cannot also approve it (segregation of duties)")
+        if row["service_done_by"] == actor and amount > self.settings.approval_threshold:
             raise DutiesNotSeparated(
-                f"{user.name} certified the service done; above {self.settings.approval_threshold} EUR "
+                f"{actor} certified the service done; above {self.settings.approval_threshold} EUR "
                 "another approver must approve (segregation of duties)")
 
     def _deadline(self, row: asyncpg.Record, *, service_done_on: date | None,
@@ -156,6 +201,11 @@ class Workflow:
         envelope = new_envelope(event, producer=SERVICE, actor=actor, clock=self.clock,
                                 correlation_id=event.aggregate_id)
         await append(conn, self.settings.topic(event.topic), envelope)
+
+
+def _amount(canonical: dict) -> Decimal:
+    """The amount due (BT-115), exact to the cent once the invoice passed validation."""
+    return to_cents(Decimal(canonical["totals"]["payable"]))
 
 
 def _canonical(row: asyncpg.Record) -> dict:

@@ -129,3 +129,59 @@ async def test_a_refusal_needs_a_reason_and_ends_the_invoice(ns, services):
     assert unknown.status_code == 404
     future = await api.call("POST", f"/invoices/{invoice}/service-done", "bob", ["approver"], json={"on": "2027-01-01"})
     assert future.status_code in (409, 422)
+
+
+async def test_invoices_are_approved_automatically_only_when_every_condition_holds(ns, services):
+    from deploy.simulators.suppliers import ENGAGEMENT, SELLER_IBAN, SELLER_NAME, SELLER_SIRET
+
+    await services.start("invoices", INVOICING_CLOCK=MARCH_2, INVOICING_APPROVAL_THRESHOLD="10000.00")
+    api = Api(ns, services.url("invoices"))
+    admin = ("root", ["admin"])
+    assert (await api.call("POST", "/suppliers", *admin, json={
+        "siret": SELLER_SIRET, "name": SELLER_NAME, "sme": True, "iban": SELLER_IBAN})).status_code == 201
+    assert (await api.call("POST", "/engagements", *admin, json={
+        "number": ENGAGEMENT, "supplier_siret": SELLER_SIRET, "amount": "50000.00"})).status_code == 201
+    assert (await api.call("POST", "/engagements", *admin, json={
+        "number": "EJ-AUTO-1", "supplier_siret": SELLER_SIRET, "amount": "20000.00",
+        "service_done_automatic": True})).status_code == 201
+
+    # Everything holds but the service is not done yet: the invoice waits, and says why.
+    waiting = await api.submit(cii(number="F-AUTO-1"))
+    view = await eventually(lambda: _waits(api, waiting))
+    assert [w["rule"] for w in view["approval_waits_for"]] == ["service_not_done"]
+    await api.call("POST", f"/invoices/{waiting}/service-done", "bob", ["approver"], json={})
+    approved = await eventually(lambda: _in_state(api, waiting, "approved"))
+    assert approved["approved_by"] == "invoices.auto-approval" and approved["approval_waits_for"] == []
+
+    # An engagement that certifies the service itself: approved straight after validation.
+    direct = await api.submit(cii(number="F-AUTO-2", engagement="EJ-AUTO-1"))
+    assert (await eventually(lambda: _in_state(api, direct, "approved")))["service_done_by"] == "invoices.auto-approval"
+
+    # Above the threshold, or naming an IBAN still waiting for its second confirmation: a person decides.
+    big = await api.submit(cii(number="F-AUTO-3", lines=40))
+    await api.call("POST", f"/invoices/{big}/service-done", "bob", ["approver"], json={})
+    assert "above_threshold" in [w["rule"] for w in (await eventually(lambda: _waits(api, big)))["approval_waits_for"]]
+    new_iban = "FR7630006000011234567890189"
+    change = await api.call("POST", f"/suppliers/{SELLER_SIRET}/iban-changes", "bob", ["approver"],
+                            json={"new_iban": new_iban, "justification": "bank change letter of 1 March"})
+    assert change.status_code == 201, change.text
+    redirected = await api.submit(cii(number="F-AUTO-4", lines=2, iban=new_iban))
+    await api.call("POST", f"/invoices/{redirected}/service-done", "bob", ["approver"], json={})
+    rules = [w["rule"] for w in (await eventually(lambda: _waits(api, redirected)))["approval_waits_for"]]
+    assert "iban_change_pending" in rules
+
+    events = await eventually(lambda: _events(ns, direct, 4))
+    approval = [e for e in events if e.envelope.event_type == "InvoiceApproved"][0]
+    assert approval.event.automatic is True and approval.envelope.actor == "invoices.auto-approval"
+    engagement = (await api.call("GET", f"/engagements/{ENGAGEMENT}", *admin)).json()
+    assert engagement["remaining"] == "41292.54"  # 50 000.00 − 8 707.46
+
+
+async def _waits(api, invoice_id):
+    view = (await api.call("GET", f"/invoices/{invoice_id}", "bob", ["approver"])).json()
+    return view if view["approval_waits_for"] else None
+
+
+async def _in_state(api, invoice_id, state):
+    view = (await api.call("GET", f"/invoices/{invoice_id}", "bob", ["approver"])).json()
+    return view if view["status"] == state else None
