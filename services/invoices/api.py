@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from services.invoices import store
 from services.invoices.domain.deadline import DeadlineError
-from services.invoices.domain.lifecycle import PUBLIC_STATUS, IllegalTransition
+from services.invoices.domain.lifecycle import PUBLIC_STATUS, IllegalTransition, State
 from services.invoices.workflow import DutiesNotSeparated, InvalidDate, NotFound
 from shared.auth import User, current_user, require
 from services.invoices.formats import MAX_DOCUMENT_BYTES
@@ -54,6 +54,48 @@ async def submit_invoice(
                  "chorus_status": public.chorus, "already_received": receipt.already_received,
                  "status_url": f"/invoices/{receipt.invoice_id}"},
     )
+
+
+@router.get("/invoices")
+async def list_invoices(
+    request: Request,
+    status: State | None = Query(None, description="lifecycle state"),
+    supplier: str | None = Query(None, description="seller SIRET", pattern=r"^\d{14}$"),
+    days_left_max: int | None = Query(None, description="legal due date at most this many days from today"),
+    overdue: bool = Query(False, description="only invoices past their legal due date"),
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+    _: User = Depends(require("approver", "auditor", "accountant")),
+) -> dict:
+    """Invoices by state, supplier and days left before the legal due date, soonest due first."""
+    today = request.app.state.runtime.clock.today()
+    due_before = today - timedelta(days=1) if overdue else (
+        today + timedelta(days=days_left_max) if days_left_max is not None else None)
+    async with request.app.state.runtime.pool.acquire() as conn:
+        rows = await store.list_invoices(conn, status=status, seller_siret=supplier, due_before=due_before,
+                                         limit=limit, offset=offset)
+    return {"today": today.isoformat(), "invoices": [{
+        "invoice_id": str(r["invoice_id"]), "status": r["status"], "channel": r["channel"], "number": r["number"],
+        "seller_siret": r["seller_siret"], "payable": r["payable"], "received_at": r["received_at"].isoformat(),
+        "legal_due": _iso(r["legal_due"]), "target_due": _iso(r["target_due"]),
+        "days_left": (r["legal_due"] - today).days if r["legal_due"] else None} for r in rows]}
+
+
+@router.get("/invoices/{invoice_id}/timeline")
+async def get_timeline(invoice_id: UUID, request: Request, _: User = Depends(current_user)) -> dict:
+    """Every step of the invoice: what happened, when, who did it, and what it caused."""
+    async with request.app.state.runtime.pool.acquire() as conn:
+        rows = await store.timeline(conn, invoice_id)
+    if not rows:
+        raise HTTPException(404, f"no invoice {invoice_id}")
+    steps = []
+    for row in rows:
+        envelope = json.loads(row["body"])
+        payload = {k: v for k, v in envelope["payload"].items() if k not in ("invoice", "invoice_id")}
+        steps.append({"event_type": envelope["event_type"], "occurred_at": envelope["occurred_at"],
+                      "actor": envelope["actor"], "event_id": envelope["event_id"],
+                      "causation_id": envelope["causation_id"], "details": payload})
+    return {"invoice_id": str(invoice_id), "steps": steps}
 
 
 @router.get("/invoices/{invoice_id}")

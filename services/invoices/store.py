@@ -115,3 +115,23 @@ async def save_workflow(conn: asyncpg.Connection, invoice_id: UUID, changes: dic
     assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(columns, start=2))
     await conn.execute(f"UPDATE invoices SET {assignments} WHERE invoice_id = $1",
                        invoice_id, *(changes[c] for c in columns))
+
+
+async def list_invoices(conn: asyncpg.Connection, *, status: str | None, seller_siret: str | None,
+                        due_before: date | None, limit: int, offset: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT invoice_id, status, channel, number, seller_siret, received_at, legal_due, target_due,
+                  (canonical -> 'totals' ->> 'payable') AS payable
+           FROM invoices
+           WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR seller_siret = $2)
+             AND ($3::date IS NULL OR legal_due <= $3)
+           ORDER BY legal_due NULLS LAST, received_at, invoice_id
+           LIMIT $4 OFFSET $5""",
+        status, seller_siret, due_before, limit, offset,
+    )
+
+
+async def timeline(conn: asyncpg.Connection, invoice_id: UUID) -> list[asyncpg.Record]:
+    """Every event this service emitted about the invoice, in order (the outbox keeps them)."""
+    return await conn.fetch(
+        "SELECT body FROM outbox WHERE msg_key = $1 ORDER BY id", str(invoice_id))

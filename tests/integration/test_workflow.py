@@ -185,3 +185,23 @@ async def _waits(api, invoice_id):
 async def _in_state(api, invoice_id, state):
     view = (await api.call("GET", f"/invoices/{invoice_id}", "bob", ["approver"])).json()
     return view if view["status"] == state else None
+
+
+async def test_invoices_are_listed_by_days_left_and_each_has_its_timeline(ns, services):
+    await services.start("invoices", INVOICING_CLOCK="fixed:2026-03-25T09:00:00+00:00")
+    api = Api(ns, services.url("invoices"))
+    first = await api.submit(cii(number="F-LIST-1", lines=2), user="alice")
+    await api.call("POST", f"/invoices/{first}/service-done", "bob", ["approver"], json={})
+
+    listed = (await api.call("GET", "/invoices", "audrey", ["auditor"], params={"status": "service_done"})).json()
+    assert [i["invoice_id"] for i in listed["invoices"]] == [first]
+    assert listed["invoices"][0]["days_left"] == 30 and listed["invoices"][0]["payable"] == "315.90"
+    assert (await api.call("GET", "/invoices", "audrey", ["auditor"], params={"days_left_max": 10})).json()["invoices"] == []
+    assert (await api.call("GET", "/invoices", "audrey", ["auditor"], params={"status": "flying"})).status_code == 422
+    assert (await api.call("GET", "/invoices", "alice", ["intake"])).status_code == 403
+
+    steps = (await api.call("GET", f"/invoices/{first}/timeline", "audrey", ["auditor"])).json()["steps"]
+    assert [(s["event_type"], s["actor"]) for s in steps] == [
+        ("InvoiceReceived", "alice"), ("InvoiceValidated", "intake"), ("ServiceDoneRecorded", "bob")]
+    assert steps[1]["causation_id"] == steps[0]["event_id"]
+    assert steps[2]["details"]["deadline"]["legal_due"] == "2026-04-24"
