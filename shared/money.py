@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 CENT = Decimal("0.01")
+LIMIT = Decimal("1e15")
 
 
 def to_cents(value: Decimal | int | str, rounding: str = ROUND_HALF_UP) -> Decimal:
@@ -39,6 +40,10 @@ def _decimal(value: Any) -> Decimal:
         raise ValueError(f"an amount must be a decimal string, not a {type(value).__name__}")
     if not result.is_finite():
         raise ValueError(f"{value!r} is not a finite amount")
+    # Beyond this, cent arithmetic leaves Decimal's 28-digit context (and no public contract
+    # comes near it).
+    if abs(result) >= LIMIT:
+        raise ValueError(f"{value} is beyond the largest amount handled ({LIMIT - CENT})")
     return result
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -14,7 +15,9 @@ from typing import Awaitable, Callable
 import asyncpg
 import uvicorn
 from aiokafka import AIOKafkaProducer
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 
@@ -121,6 +124,7 @@ class ServiceRuntime:
 
     def http_app(self, *routers: APIRouter, title: str) -> FastAPI:
         app = FastAPI(title=title, lifespan=self.lifespan)
+        app.add_exception_handler(RequestValidationError, _validation_error)
         for router in routers:
             app.include_router(router)
         app.include_router(ops_router({"database": self._check_database, "kafka": self._check_broker}))
@@ -132,3 +136,10 @@ class ServiceRuntime:
             app, host=self.settings.http_host, port=self.settings.http_ports[self.name],
             log_level="warning", access_log=False,
         )
+
+
+async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
+    """422 naming each field and rule. Written as ASCII JSON: the input echoed back may hold
+    characters UTF-8 cannot encode (lone surrogates), which must not turn bad input into a 500."""
+    body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True, default=str)
+    return Response(body, status_code=422, media_type="application/json")

@@ -24,7 +24,8 @@ def test_decimal_sums_stay_exact():
     assert total == Decimal("1.00")
 
 
-@pytest.mark.parametrize("bad", [0.1, True, "abc", "NaN", "Infinity", "1.005", [1]])
+@pytest.mark.parametrize("bad", [0.1, True, "abc", "NaN", "Infinity", "1.005", [1],
+                                 "-598719079633403169471344245970.04", "1000000000000000.00"])
 def test_money_refuses_floats_non_numbers_and_fractions_of_a_cent(bad):
     with pytest.raises(ValidationError):
         Priced(amount=bad)
