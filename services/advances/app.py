@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.advances import api
+from services.advances.recovery import recovery_consumer
 from shared.service import ServiceRuntime
 
 runtime = ServiceRuntime("advances", migrations=Path(__file__).parent / "migrations")
+runtime.consume(recovery_consumer(runtime.settings, runtime.clock))
 app = runtime.http_app(api.router, title="Advances service")
 app.state.runtime = runtime

@@ -51,3 +51,41 @@ async def insert_advance(conn: asyncpg.Connection, contract_id: str, decision: A
 
 async def find_advance(conn: asyncpg.Connection, contract_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM advances WHERE contract_id = $1", contract_id)
+
+
+async def contract_of_invoice(conn: asyncpg.Connection, contract_reference: str | None,
+                              engagement_number: str | None) -> str | None:
+    """The contract an invoice belongs to: its contract reference (BT-12), else the contract
+    funding its engagement (BT-13)."""
+    if contract_reference:
+        found = await conn.fetchval("SELECT contract_id FROM contracts WHERE contract_id = $1", contract_reference)
+        if found:
+            return found
+    if engagement_number:
+        return await conn.fetchval(
+            "SELECT contract_id FROM contracts WHERE terms -> 'engagement_numbers' ? $1 ORDER BY notified_on LIMIT 1",
+            engagement_number)
+    return None
+
+
+async def lock_advance(conn: asyncpg.Connection, contract_id: str) -> asyncpg.Record | None:
+    """The advance row, locked: a contract's invoices are applied one at a time, in commit order."""
+    return await conn.fetchrow(
+        "SELECT a.*, c.amount_ttc FROM advances a JOIN contracts c USING (contract_id) "
+        "WHERE a.contract_id = $1 FOR UPDATE OF a", contract_id)
+
+
+async def record_recovery(conn: asyncpg.Connection, *, invoice_id: str, contract_id: str | None,
+                          approved_amount, executed_before, deduction, recovered_after, applied_at) -> bool:
+    status = await conn.execute(
+        """INSERT INTO recoveries (invoice_id, contract_id, approved_amount, executed_before, deduction,
+               recovered_after, applied_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (invoice_id) DO NOTHING""",
+        invoice_id, contract_id, approved_amount, executed_before, deduction, recovered_after, applied_at)
+    if not status.endswith(" 1"):
+        return False
+    if contract_id is not None:
+        await conn.execute(
+            "UPDATE advances SET executed = executed + $2, recovered = $3 WHERE contract_id = $1",
+            contract_id, approved_amount, recovered_after)
+    return True

@@ -99,3 +99,26 @@ class AdvanceGranted(Event):
     delay_start_reason: str
     legal_due: date | None
     target_due: date | None
+
+
+@register
+class AdvanceRecoveryApplied(Event):
+    """What an approved invoice bears of its contract's advance (« précompte », R2191-11/-12),
+    and what remains payable. Emitted for every approved invoice, with a zero deduction when no
+    advance applies or the invoice names no known contract. Keyed by the invoice, so payments
+    joins it with ``InvoiceApproved``."""
+
+    event_type = "AdvanceRecoveryApplied"
+    schema_version = 1
+    topic = "advances.events"
+    aggregate_type = "invoice"
+    aggregate_field = "invoice_id"
+
+    invoice_id: str = Field(min_length=1)
+    contract_id: str | None
+    approved_amount: Money
+    deduction: Money = Field(ge=0)
+    net_payable: Money = Field(ge=0)
+    recovered_after: Money = Field(ge=0)
+    outstanding_after: Money = Field(ge=0)
+    reason: str

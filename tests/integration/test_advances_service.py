@@ -92,3 +92,60 @@ async def test_contracts_import_from_csv_reports_each_row_and_show_prints_the_le
     assert shown.returncode == 0
     assert json.loads(shown.stdout)["engagement_numbers"] == ["EJ-10", "EJ-10b"]
     assert json.loads(shown.stdout)["advance"]["outstanding"] == json.loads(shown.stdout)["advance"]["amount"]
+
+
+async def test_approved_invoices_bear_the_recovery_of_the_worked_example_even_when_concurrent(ns, services):
+    """domain-rules.md §3.6: 18 monthly invoices of 40 000 EUR on a 720 000 EUR SME works contract
+    with a 96 000 EUR advance; invoices on many partitions, applied in commit order per contract."""
+    import json
+    from datetime import date
+    from decimal import Decimal
+
+    from shared.clock import SystemClock
+    from shared.events import encode, new_envelope
+    from shared.events.invoices import InvoiceApproved, PaymentDeadline
+    from tests.support import admin_connection, produce
+
+    await services.start("advances")
+    works = contract(1, contract_id="M-WORKS-18", sme=True, amount_ht="600000.00", amount_ttc="720000.00",
+                     duration_months=18, engagement_numbers=["EJ-WORKS"])
+    assert await post_contracts(services.url("advances"), [works]) == [201]
+
+    deadline = PaymentDeadline(buyer_type="local_authority", dgp_start=date(2026, 3, 2), legal_due=date(2026, 4, 1),
+                               ordonnateur_due=date(2026, 3, 22), target_due=date(2026, 3, 17))
+    approvals = []
+    for i in range(18):
+        approved = InvoiceApproved(
+            invoice_id=f"inv-{i:02d}", amount="40000.00", currency="EUR", seller_siret=works["supplier_siret"],
+            payee_iban=None, contract_reference=None if i % 2 else "M-WORKS-18",
+            engagement_number="EJ-WORKS", automatic=False, deadline=deadline)
+        approvals.append(encode(new_envelope(approved, producer="invoices", actor="carol", clock=SystemClock())))
+    stray = InvoiceApproved(invoice_id="inv-stray", amount="1200.00", currency="EUR", seller_siret=None,
+                            payee_iban=None, contract_reference="NO-SUCH", engagement_number=None,
+                            automatic=True, deadline=deadline)
+    approvals.append(encode(new_envelope(stray, producer="invoices", actor="carol", clock=SystemClock())))
+    for document in approvals:  # one key per invoice: they spread over the partitions
+        await produce(ns, "invoices.events", [document], key=json.loads(document)["aggregate_id"].encode())
+
+    records = await eventually(lambda: _recoveries(ns, 19), timeout=60)
+    by_invoice = {r.event.invoice_id: r.event for r in records}
+    deductions = sorted((by_invoice[f"inv-{i:02d}"].deduction for i in range(18)), reverse=True)
+    assert deductions[:4] == [Decimal("35555.56"), Decimal("35555.55"), Decimal("14222.22"), Decimal("10666.67")]
+    assert set(deductions[4:]) == {Decimal("0.00")}
+    assert sum(deductions) == Decimal("96000.00")
+    assert all(e.net_payable == Decimal("40000.00") - e.deduction for e in by_invoice.values() if e.contract_id)
+    assert by_invoice["inv-stray"].contract_id is None and by_invoice["inv-stray"].deduction == 0
+    assert by_invoice["inv-stray"].net_payable == Decimal("1200.00")
+
+    db = await admin_connection(ns)
+    try:
+        ledger = await db.fetchrow("SELECT executed, recovered FROM advances.advances WHERE contract_id = 'M-WORKS-18'")
+    finally:
+        await db.close()
+    assert (ledger["executed"], ledger["recovered"]) == (Decimal("720000.00"), Decimal("96000.00"))
+
+
+async def _recoveries(ns, count):
+    records = [decode(r.value) for r in await read_topic(ns, "advances.events")
+               if dict(r.headers)["event_type"] == b"AdvanceRecoveryApplied"]
+    return records if len(records) >= count else None
