@@ -21,17 +21,20 @@ def valid_siret(value: str) -> str:
         raise ValueError(f"{value!r} is not a valid SIRET ({exc})") from None
 
 
-@register
-class ContractNotified(Event):
-    """The procurement side notified a contract to its holder: its clock and its advance start."""
-
-    event_type = "ContractNotified"
-    schema_version = 1
+class _ContractEvent(Event):
     topic = "advances.events"
     aggregate_type = "contract"
     aggregate_field = "contract_id"
 
     contract_id: str = Field(min_length=1, max_length=64)
+
+
+@register
+class ContractNotified(_ContractEvent):
+    """The procurement side notified a contract to its holder: its clock and its advance start."""
+
+    event_type = "ContractNotified"
+
     supplier_siret: str
     supplier_name: str = Field(min_length=1)
     sme: bool
@@ -73,16 +76,11 @@ class ContractNotified(Event):
 
 
 @register
-class AdvanceGranted(Event):
+class AdvanceGranted(_ContractEvent):
     """The advance owed on a contract, with the rule that set it and its own payment deadline."""
 
     event_type = "AdvanceGranted"
-    schema_version = 1
-    topic = "advances.events"
-    aggregate_type = "contract"
-    aggregate_field = "contract_id"
 
-    contract_id: str = Field(min_length=1, max_length=64)
     supplier_siret: str
     policy_version: str
     rate_pct: ExactDecimal
