@@ -67,7 +67,7 @@ class OffsetClock(_Base):
         return f"OffsetClock({self.offset})"
 
 
-_OFFSET = re.compile(r"^offset:([+-]?\d+(?:\.\d+)?)([dhms])$")
+_OFFSET = re.compile(r"^offset:([+-]?\d+)([dhms])$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
 
@@ -84,7 +84,7 @@ def clock_from_spec(spec: str) -> Clock:
         return FixedClock(at)
     match = _OFFSET.match(spec)
     if match:
-        return OffsetClock(timedelta(**{_UNITS[match[2]]: float(match[1])}))
+        return OffsetClock(timedelta(**{_UNITS[match[2]]: int(match[1])}))
     raise ValueError(
         f"clock {spec!r} is not understood: use 'system', 'fixed:2026-03-02T09:00:00+00:00' "
         "or 'offset:+10d'"

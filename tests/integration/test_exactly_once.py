@@ -2,6 +2,7 @@
 
 import asyncio
 import signal
+from decimal import Decimal
 
 import httpx
 
@@ -96,8 +97,8 @@ async def test_consumer_killed_after_its_commit_and_before_the_offset_commit_app
         await db.close()
 
 
-def _metric(text: str, series: str) -> float:
+def _metric(text: str, series: str) -> Decimal:
     for line in text.splitlines():
         if line.startswith(series + " "):
-            return float(line.split()[-1])
-    return 0.0
+            return Decimal(line.split()[-1])
+    return Decimal(0)
