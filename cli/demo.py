@@ -58,8 +58,9 @@ async def _reset_namespace(settings: Settings) -> None:
 async def _scenario(settings: Settings, count: int) -> dict:
     url = f"http://{settings.http_host}:{settings.http_ports['advances']}"
     contracts = demo_contracts(count)
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-        accepted = [(await client.post("/contracts", json=c, headers={"x-actor": "demo.procurement"})).status_code
+    procurement = issue_token(settings, "demo.procurement", ["admin"], datetime.now(UTC))
+    async with httpx.AsyncClient(base_url=url, timeout=10, headers={"authorization": f"Bearer {procurement}"}) as client:
+        accepted = [(await client.post("/contracts", json=c)).status_code
                     for c in contracts]
         resent = (await client.post("/contracts", json=contracts[0])).status_code
         broken = dict(contracts[1], contract_id="DEMO-BAD", supplier_siret="12345678901234", amount_ht=1.5)

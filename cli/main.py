@@ -354,9 +354,14 @@ def demo(
 ) -> None:
     """Run the system on a demo workload and print a summary."""
     from cli.demo import run_demo
+    from deploy.local.services import ServiceError
+    from deploy.local.stack import StackError
 
     settings = get_settings().model_copy(update={"namespace": get_settings().namespace or "demo"})
-    _print(run_demo(settings, contracts, keep_running))
+    try:
+        _print(run_demo(settings, contracts, keep_running))
+    except (ServiceError, StackError) as exc:
+        _fail(str(exc))
 
 
 def main() -> None:

@@ -104,11 +104,15 @@ def contract(i: int, **changes) -> dict:
     return data
 
 
+def _admin(user: str) -> dict[str, str]:
+    return token(Settings(), user, "admin")
+
+
 async def post_contracts(base_url: str, contracts: list[dict], actor: str = "procurement") -> list[int]:
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
         codes = []
         for body in contracts:
-            answer = await client.post("/contracts", json=body, headers={"x-actor": actor})
+            answer = await client.post("/contracts", json=body, headers=_admin(actor))
             codes.append(answer.status_code)
         return codes
 

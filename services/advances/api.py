@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from services.advances import handlers, store
 from services.advances.domain.advance import percent_text
+from shared.auth import User, current_user, require
 from shared.events.contracts import ContractNotified
 
 router = APIRouter(tags=["contracts"])
@@ -16,12 +17,13 @@ router = APIRouter(tags=["contracts"])
 @router.post("/contracts", status_code=201)
 async def notify_contract(
     contract: ContractNotified, request: Request, response: Response,
-    x_actor: str = Header(default="procurement", description="who notifies the contract"),
+    user: User = Depends(require("admin")),
 ) -> dict:
+    """Notifies a contract (the procurement side, role admin): its advance is decided at once."""
     runtime = request.app.state.runtime
     try:
         outcome = await handlers.notify_contract(
-            runtime.pool, runtime.settings, runtime.clock, contract, actor=x_actor
+            runtime.pool, runtime.settings, runtime.clock, contract, actor=user.name
         )
     except handlers.ContractConflict as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
@@ -35,7 +37,7 @@ async def notify_contract(
 
 
 @router.get("/contracts/{contract_id}")
-async def get_contract(contract_id: str, request: Request) -> dict:
+async def get_contract(contract_id: str, request: Request, _: User = Depends(current_user)) -> dict:
     """The contract's terms and its advance ledger: granted, paid, recovered, outstanding."""
     async with request.app.state.runtime.pool.acquire() as conn:
         row = await store.find_contract(conn, contract_id)

@@ -4,7 +4,7 @@ import httpx
 import pytest
 
 from shared.events import decode
-from tests.support import contract, eventually, post_contracts, read_topic
+from tests.support import contract, eventually, post_contracts, read_topic, token
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ async def test_the_doubled_advance_is_granted_with_its_deadline_and_shown_in_the
     assert third.delay_starts_on is None and third.legal_due is None
     assert "guarantee" in third.delay_start_reason
 
-    async with httpx.AsyncClient(base_url=url) as client:
+    async with httpx.AsyncClient(base_url=url, headers=token(ns, "procurement", "admin")) as client:
         ledger = (await client.get("/contracts/M-2026-0001")).json()["advance"]
         none = (await client.get("/contracts/M-2026-0002")).json()["advance"]
         refused = await client.post("/contracts", json=contract(4, advance_rate_pct="2"))

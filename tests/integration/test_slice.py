@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from shared.events import decode
-from tests.support import admin_connection, contract, eventually, post_contracts, read_topic
+from tests.support import admin_connection, contract, eventually, post_contracts, read_topic, token
 
 pytestmark = pytest.mark.integration
 
@@ -42,8 +42,10 @@ async def test_resending_a_contract_is_idempotent_and_changing_it_is_a_conflict(
     url = services.url("advances")
     assert await post_contracts(url, [contract(2), contract(2)]) == [201, 200]
     assert await post_contracts(url, [contract(2, amount_ht="70000.00")]) == [409]
+    async with httpx.AsyncClient(base_url=url) as anonymous:
+        assert (await anonymous.post("/contracts", json=contract(5))).status_code == 401
 
-    async with httpx.AsyncClient(base_url=url) as client:
+    async with httpx.AsyncClient(base_url=url, headers=token(ns, "procurement", "admin")) as client:
         shown = (await client.get("/contracts/M-2026-0002")).json()
         assert shown["amount_ht"] == contract(2)["amount_ht"]
         assert (await client.get("/contracts/NOPE")).status_code == 404
