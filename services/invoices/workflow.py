@@ -137,6 +137,7 @@ class Workflow:
         on = self.clock.today()
         async with self._locked(invoice_id) as (conn, row, invoice):
             changed = lifecycle.interrupt(invoice, on, reason, missing_items)
+            # Checks the interruption against the running delay (none once it has run out).
             self._deadline(row, service_done_on=row["service_done_on"], interruption=Interruption(on))
             await store.save_workflow(conn, invoice_id, {
                 "status": changed.state.value, "interrupted_on": on, "interruption_reason": changed.interruption_reason,
