@@ -35,6 +35,12 @@ def _print(data) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
+def _answer(code: int, text: str) -> None:
+    """Prints a command's JSON answer and exits with its code."""
+    typer.echo(text)
+    raise typer.Exit(code)
+
+
 def _fail(message: str, code: int = 1) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -178,8 +184,7 @@ def parse(path: str = typer.Argument(..., help="a UBL, CII or Factur-X PDF file"
     from cli.invoice_tools import parse_command
 
     code, text = parse_command(path)
-    typer.echo(text)
-    raise typer.Exit(code)
+    _answer(code, text)
 
 
 @app.command("validate")
@@ -192,8 +197,7 @@ def validate(
     from cli.invoice_tools import validate_command
 
     code, text = validate_command(path, profile, buyer_siret or get_settings().buyer_siret)
-    typer.echo(text)
-    raise typer.Exit(code)
+    _answer(code, text)
 
 
 @bench_app.command("parse")
@@ -261,8 +265,7 @@ def advance(
     from cli.advance_tools import advance_command
 
     code, text = advance_command(amount_ht, amount_ttc, months, sme, policy, rate)
-    typer.echo(text)
-    raise typer.Exit(code)
+    _answer(code, text)
 
 
 @app.command("recovery")
@@ -280,8 +283,7 @@ def recovery(
 
     code, text = recovery_command(advance, contract_ttc, executed_before, invoice, recovered_before,
                                   start_pct, end_pct)
-    typer.echo(text)
-    raise typer.Exit(code)
+    _answer(code, text)
 
 
 @contracts_app.command("import")
