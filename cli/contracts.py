@@ -4,12 +4,11 @@ advances service's API, so the service stays the only writer of its data."""
 from __future__ import annotations
 
 import csv
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
-from shared.auth import issue_token
+from shared.auth import bearer_header
 from shared.settings import Settings
 
 LIST_FIELDS = {"engagement_numbers"}
@@ -49,15 +48,10 @@ def read_contracts(path: Path) -> list[dict]:
     return rows
 
 
-def _auth(settings: Settings, user: str, roles: list[str]) -> dict[str, str]:
-    # Tokens are checked against real time by the services, not against the business clock.
-    return {"authorization": f"Bearer {issue_token(settings, user, roles, datetime.now(UTC))}"}
-
-
 def import_contracts(settings: Settings, path: Path, actor: str) -> dict:
     url = f"http://{settings.http_host}:{settings.http_ports['advances']}"
     report: dict = {"created": [], "already_known": [], "refused": []}
-    with httpx.Client(base_url=url, timeout=30, headers=_auth(settings, actor, ["admin"])) as client:
+    with httpx.Client(base_url=url, timeout=30, headers=bearer_header(settings, actor, ["admin"])) as client:
         for row in read_contracts(path):
             answer = client.post("/contracts", json=row["contract"])
             contract_id = row["contract"].get("contract_id")
@@ -75,5 +69,5 @@ def import_contracts(settings: Settings, path: Path, actor: str) -> dict:
 
 def show_contract(settings: Settings, contract_id: str) -> tuple[int, dict]:
     url = f"http://{settings.http_host}:{settings.http_ports['advances']}"
-    answer = httpx.get(f"{url}/contracts/{contract_id}", timeout=30, headers=_auth(settings, "cli", ["auditor"]))
+    answer = httpx.get(f"{url}/contracts/{contract_id}", timeout=30, headers=bearer_header(settings, "cli", ["auditor"]))
     return answer.status_code, answer.json()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import asyncpg
@@ -17,7 +16,7 @@ from deploy.local import services as local_services
 from deploy.local import stack as local_stack
 from deploy.simulators import suppliers
 from deploy.simulators.suppliers import make_siret
-from shared.auth import issue_token
+from shared.auth import bearer_header
 from shared.db import drop_database, ensure_database
 from shared.dlq import read_dead_letters
 from shared.money import to_cents
@@ -58,8 +57,8 @@ async def _reset_namespace(settings: Settings) -> None:
 async def _scenario(settings: Settings, count: int) -> dict:
     url = f"http://{settings.http_host}:{settings.http_ports['advances']}"
     contracts = demo_contracts(count)
-    procurement = issue_token(settings, "demo.procurement", ["admin"], datetime.now(UTC))
-    async with httpx.AsyncClient(base_url=url, timeout=10, headers={"authorization": f"Bearer {procurement}"}) as client:
+    procurement = bearer_header(settings, "demo.procurement", ["admin"])
+    async with httpx.AsyncClient(base_url=url, timeout=10, headers=procurement) as client:
         accepted = [(await client.post("/contracts", json=c)).status_code
                     for c in contracts]
         resent = (await client.post("/contracts", json=contracts[0])).status_code
@@ -102,11 +101,11 @@ async def _invoices(settings: Settings) -> dict:
     by_http = [suppliers.cii(number=f"F-DEMO-{i:04d}", lines=20) for i in range(1, 13)]
     by_http.append(suppliers.ubl(number="F-DEMO-0001"))  # the same number again: a duplicate
     by_http.append(suppliers.cii(number="F-DEMO-0099", totals={"payable": "1.00"}))  # BR-CO-16
-    portal = issue_token(settings, "demo.supplier-portal", ["intake"], datetime.now(UTC))
+    portal = bearer_header(settings, "demo.supplier-portal", ["intake"])
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         for document in by_http:
             await client.post("/invoices", content=document, headers={
-                "x-source": "demo.supplier-portal", "authorization": f"Bearer {portal}"})
+                "x-source": "demo.supplier-portal", **portal})
 
     incoming = settings.inbox / "incoming"
     incoming.mkdir(parents=True, exist_ok=True)

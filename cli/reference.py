@@ -15,8 +15,7 @@ from pathlib import Path
 import httpx
 
 from cli.contracts import FALSE, TRUE, CsvError
-from shared.auth import issue_token
-from shared.clock import SystemClock
+from shared.auth import bearer_header
 from shared.settings import Settings
 
 ACTOR = "cli.import"
@@ -42,10 +41,8 @@ def _import(settings: Settings, path: Path, route: str, id_field: str, fields: t
             required: tuple[str, ...], booleans: set[str]) -> dict:
     rows = _read(path, fields, required)
     report: dict = {"created": [], "updated": [], "already_known": [], "refused": []}
-    # The service checks a token's expiry against real time, whatever business clock it runs on.
-    token = issue_token(settings, ACTOR, ["admin"], SystemClock().now())
     url = f"http://{settings.http_host}:{settings.http_ports['invoices']}"
-    with httpx.Client(base_url=url, timeout=30, headers={"authorization": f"Bearer {token}"}) as client:
+    with httpx.Client(base_url=url, timeout=30, headers=bearer_header(settings, ACTOR, ["admin"])) as client:
         for line, cells in rows:
             body, errors = _body(cells, booleans)
             row_id = cells.get(id_field) or None

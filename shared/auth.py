@@ -8,7 +8,7 @@ interruption), ``accountant`` (payments), ``auditor`` (reads the audit log), ``a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Callable
 
 import jwt
@@ -38,6 +38,12 @@ def issue_token(settings: Settings, user: str, roles: list[str], now: datetime,
     claims = {"sub": user, "roles": sorted(set(roles)), "iss": settings.jwt_issuer,
               "aud": settings.jwt_audience, "iat": now, "exp": now + lifetime}
     return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
+
+
+def bearer_header(settings: Settings, user: str, roles: list[str]) -> dict[str, str]:
+    """The Authorization header of a client acting as ``user``. Tokens live in real time (the
+    services check their expiry against it), whatever business clock a deployment runs on."""
+    return {"authorization": f"Bearer {issue_token(settings, user, roles, datetime.now(UTC))}"}
 
 
 def decode_token(settings: Settings, token: str) -> User:

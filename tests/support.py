@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from deploy.local.services import ServiceProcess, env_of  # noqa: F401  (re-exported for tests)
 from deploy.simulators.suppliers import make_siret
+from shared.auth import bearer_header
 from shared.money import to_cents
 from shared.settings import SERVICES, Settings
 from shared.topics import read_all
@@ -119,8 +120,4 @@ async def post_contracts(base_url: str, contracts: list[dict], actor: str = "pro
 
 def token(settings: Settings, user: str, *roles: str) -> dict[str, str]:
     """The Authorization header of a user holding ``roles``."""
-    from datetime import UTC, datetime
-
-    from shared.auth import issue_token
-
-    return {"authorization": f"Bearer {issue_token(settings, user, list(roles), datetime.now(UTC))}"}
+    return bearer_header(settings, user, list(roles))
