@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import time
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SERVICES = ("invoices", "payments", "advances")
+SERVICES = ("invoices", "payments", "advances", "audit")
+
+# R2192-31: the ECB main refinancing rate (percent) in force on the first day of each
+# half-year (domain-rules.md §2.2); late interest is this rate + 8 points.
+ECB_MRO_RATES: dict[str, Decimal] = {
+    **{f"{year}-H{half}": Decimal("0.00") for year in range(2019, 2023) for half in (1, 2)},
+    "2023-H1": Decimal("2.50"),
+    "2023-H2": Decimal("4.00"),
+    "2024-H1": Decimal("4.50"),
+    "2024-H2": Decimal("4.25"),
+    "2025-H1": Decimal("3.15"),
+    "2025-H2": Decimal("2.15"),
+    "2026-H1": Decimal("2.15"),
+}
 
 
 class Settings(BaseSettings):
@@ -38,7 +53,7 @@ class Settings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_ports: dict[str, int] = Field(
-        default_factory=lambda: {"invoices": 8101, "payments": 8102, "advances": 8103}
+        default_factory=lambda: {"invoices": 8101, "payments": 8102, "advances": 8103, "audit": 8104}
     )
 
     # The Region as the buyer named on invoices (CCP D2192-2: the recipient's SIRET).
@@ -53,8 +68,30 @@ class Settings(BaseSettings):
     advance_policy: str = "doubled"
     # The Region's own payment target, in days from the start of the legal delay.
     target_payment_days: int = 15
+    # R2192-31: ECB MRO rates by half-year; INVOICING_ECB_RATES (JSON) adds or corrects half-years.
+    ecb_rates: dict[str, Decimal] = Field(default_factory=lambda: dict(ECB_MRO_RATES))
+    # D2192-35: the fixed recovery indemnity owed on every late payment (EUR).
+    late_interest_indemnity: Decimal = Decimal("40.00")
+    # R2192-36: days after the principal's « mise en paiement » to pay interest and indemnity.
+    interest_payment_days: int = 45
+    # The weekdays payment runs take place (0 = Monday); French public holidays are skipped.
+    payment_run_weekdays: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
+    # Décret 2013-269 art. 12: the public accountant's days to pay once the order is received.
+    accountant_days: int = 10
     inbox_dir: Path | None = None
     inbox_poll_seconds: float = 1.0
+
+    # Payments. The Region's payment orders go to its public accountant (« mandats », the legal
+    # norm) or, for a buyer paying from its own account, to its bank as SEPA credit transfers.
+    payment_channel: Literal["accountant", "sepa"] = "accountant"
+    buyer_name: str = "Region Hauts-de-France"
+    buyer_iban: str = "FR7630001000640000001234559"
+    buyer_bic: str | None = "BDFEFRPPCCT"
+    # One scheduled payment run per run day, from this time (Europe/Paris) on; a payable whose
+    # target no scheduled run meets is ordered at once.
+    payment_run_time: time = time(6, 0)
+    payment_poll_seconds: float = 2.0
+    payments_outgoing_dir: Path | None = None
 
     # Bearer tokens (HS256). The default key is for the local stack only: set
     # INVOICING_JWT_SECRET in any shared deployment.
@@ -71,6 +108,19 @@ class Settings(BaseSettings):
     consumer_batch_size: int = 500
     consumer_max_attempts: int = 5
 
+    # The audit log: the topics it records, and how often it publishes its chain heads (seconds
+    # of the configured clock; a day by default) to ``audit.checkpoints`` and the state folder.
+    audit_topics: list[str] = Field(
+        default_factory=lambda: ["invoices.events", "advances.events", "payments.events"]
+    )
+    audit_checkpoint_seconds: float = Field(default=86400.0, gt=0)
+
+    @field_validator("ecb_rates")
+    @classmethod
+    def _keep_known_ecb_rates(cls, rates: dict[str, Decimal]) -> dict[str, Decimal]:
+        # Setting next half-year's rate must not drop the past ones still owed on old payments.
+        return {**ECB_MRO_RATES, **rates}
+
     @property
     def kafka_bootstrap(self) -> str:
         return f"{self.kafka_host}:{self.kafka_port}"
@@ -83,6 +133,11 @@ class Settings(BaseSettings):
     def inbox(self) -> Path:
         """The watched drop folder (SFTP/EDI landing point) of this namespace."""
         return self.inbox_dir or self.state_dir / "inbox" / (self.namespace or "default")
+
+    @property
+    def payments_outgoing(self) -> Path:
+        """Where payment files are dropped for the accountant's or the bank's channel."""
+        return self.payments_outgoing_dir or self.state_dir / "payments" / (self.namespace or "default") / "outgoing"
 
     def topic(self, name: str) -> str:
         return f"{self.namespace}.{name}" if self.namespace else name

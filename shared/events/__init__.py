@@ -102,8 +102,10 @@ def new_envelope(
     clock: Clock,
     caused_by: Envelope | None = None,
     correlation_id: str | None = None,
+    causation_id: UUID | None = None,
 ) -> Envelope:
-    """Wraps a payload. The journey's correlation id is inherited from the causing event."""
+    """Wraps a payload. The journey's correlation id is inherited from the causing event (or
+    given with the causing event's id, when only its ids were kept)."""
     if correlation_id is None:
         correlation_id = caused_by.correlation_id if caused_by else event.aggregate_id
     return Envelope(
@@ -115,7 +117,7 @@ def new_envelope(
         aggregate_type=event.aggregate_type,
         aggregate_id=event.aggregate_id,
         correlation_id=correlation_id,
-        causation_id=caused_by.event_id if caused_by else None,
+        causation_id=caused_by.event_id if caused_by else causation_id,
         actor=actor,
         payload=event.model_dump(mode="json"),
     )
@@ -193,4 +195,4 @@ def _errors(exc: ValidationError) -> str:
 
 
 # Importing the catalogue registers every event type.
-from shared.events import contracts, invoices, reference  # noqa: E402,F401
+from shared.events import contracts, invoices, payments, reference  # noqa: E402,F401

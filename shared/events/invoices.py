@@ -109,6 +109,8 @@ class InvoiceApproved(_ActionEvent):
     amount: Money = Field(ge=0)
     currency: str
     seller_siret: str | None
+    seller_name: str | None = None
+    invoice_number: str | None = None
     payee_iban: str | None
     contract_reference: str | None
     engagement_number: str | None
