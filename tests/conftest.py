@@ -4,6 +4,7 @@ import shutil
 
 import pytest
 
+from deploy.local import monitoring
 from deploy.local import stack as local_stack
 from shared.db import drop_database, ensure_database
 from shared.settings import Settings
@@ -14,6 +15,13 @@ from tests.support import Services, isolated_settings
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:
     return Settings()
+
+
+@pytest.fixture(scope="session")
+def monitoring_tools() -> monitoring.Tools:
+    """promtool, amtool and prometheus, installed from Debian's packages when missing; a failure
+    to install them fails the tests that need them, it never skips them."""
+    return monitoring.ensure_tools()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""Grafana dashboards generated from code (generator.py) and their provisioning files."""

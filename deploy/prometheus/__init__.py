@@ -1,0 +1,1 @@
+"""Prometheus scrape config, alert rules and Alertmanager routing (YAML, shipped as package data)."""
