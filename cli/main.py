@@ -29,6 +29,9 @@ app.add_typer(suppliers_app, name="suppliers")
 app.add_typer(engagements_app, name="engagements")
 contracts_app = typer.Typer(help="Contracts and their advances (through the advances service).", no_args_is_help=True)
 app.add_typer(contracts_app, name="contracts")
+payments_app = typer.Typer(help="Payment runs, confirmations and payables (through the payments service).",
+                           no_args_is_help=True)
+app.add_typer(payments_app, name="payments")
 
 
 def _print(data) -> None:
@@ -286,6 +289,22 @@ def recovery(
     _answer(code, text)
 
 
+@app.command("interest")
+def interest(
+    amount_ttc: str = typer.Option(..., help="the principal including VAT, e.g. 120000.00"),
+    due: str = typer.Option(..., help="the due date, YYYY-MM-DD (interest runs from the day after)"),
+    paid: str = typer.Option(..., help="the principal's « mise en paiement », YYYY-MM-DD"),
+    ecb_rate: Optional[str] = typer.Option(None, help="the ECB MRO rate in percent; default: INVOICING_ECB_RATES"),
+) -> None:
+    """Late-payment interest and the 40 EUR indemnity (R2192-31, D2192-35, R2192-36), as JSON."""
+    from cli.payment_tools import interest_command
+
+    code, text = interest_command(get_settings(), amount_ttc, due, paid, ecb_rate)
+    if code:
+        _fail(text, code)
+    _answer(code, text)
+
+
 @contracts_app.command("import")
 def contracts_import(
     path: str = typer.Argument(..., help="CSV whose header names the contract fields"),
@@ -347,6 +366,82 @@ def contracts_show(contract_id: str = typer.Argument(...)) -> None:
     status, body = show_contract(get_settings(), contract_id)
     _print(body)
     raise typer.Exit(0 if status == 200 else 1)
+
+
+def _payments_answer(call) -> None:
+    from cli.payments import PaymentsUnavailable
+
+    try:
+        status, body = call()
+    except PaymentsUnavailable as exc:
+        _fail(str(exc))
+    _print(body)
+    raise typer.Exit(0 if status < 300 else 1)
+
+
+@payments_app.command("run")
+def payments_run(
+    urgent_only: bool = typer.Option(False, help="only the payables whose target cannot wait for the next run"),
+    user: str = typer.Option("cli", help="who triggers the run (the events' actor)"),
+) -> None:
+    """Order now every scheduled payable, in one batch file (an extra payment run)."""
+    from cli import payments
+
+    _payments_answer(lambda: payments.run(get_settings(), user, urgent_only))
+
+
+@payments_app.command("confirm")
+def payments_confirm(
+    path: str = typer.Argument(..., help="the accountant's « mises en paiement » file or a bank camt.054"),
+    user: str = typer.Option("cli", help="who hands the file in (the events' actor)"),
+) -> None:
+    """Apply a confirmation file: executed and failed payments, unmatched entries kept for review."""
+    from pathlib import Path
+
+    from cli import payments
+
+    file = Path(path)
+    if not file.is_file():
+        _fail(f"no file {path}")
+    _payments_answer(lambda: payments.confirm(get_settings(), user, file))
+
+
+@payments_app.command("list")
+def payments_list(
+    status: Optional[str] = typer.Option(None, help="on_hold, scheduled, ordered or paid"),
+    kind: Optional[str] = typer.Option(None, help="invoice, advance or interest"),
+) -> None:
+    """Payables, with their dates, status and hold reasons."""
+    from cli import payments
+
+    _payments_answer(lambda: payments.payables(get_settings(), status, kind))
+
+
+@payments_app.command("show")
+def payments_show(payable_id: str = typer.Argument(..., help="e.g. invoice:<id>, advance:<contract>")) -> None:
+    """One payable and every order issued for it."""
+    from cli import payments
+
+    _payments_answer(lambda: payments.show(get_settings(), payable_id))
+
+
+@payments_app.command("release")
+def payments_release(
+    payable_id: str = typer.Argument(...),
+    user: str = typer.Option("cli", help="who lifts the hold"),
+) -> None:
+    """Lift a hold that has been cleared (guarantee received, payee details checked)."""
+    from cli import payments
+
+    _payments_answer(lambda: payments.release(get_settings(), user, payable_id))
+
+
+@payments_app.command("unmatched")
+def payments_unmatched() -> None:
+    """Confirmation entries matching no order or contradicting one, waiting for an operator."""
+    from cli import payments
+
+    _payments_answer(lambda: payments.open_confirmations(get_settings()))
 
 
 @app.command("demo")

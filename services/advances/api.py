@@ -62,6 +62,6 @@ def _advance_view(advance) -> dict:
         "delay_starts_on": iso(advance["delay_starts_on"]), "delay_start_reason": advance["delay_start_reason"],
         "legal_due": iso(advance["legal_due"]), "target_due": iso(advance["target_due"]),
         "warnings": json.loads(advance["warnings"]),
-        "paid": str(advance["paid"]), "recovered": str(advance["recovered"]),
+        "paid": str(advance["paid"]), "paid_on": iso(advance["paid_on"]), "recovered": str(advance["recovered"]),
         "outstanding": str(advance["amount"] - advance["recovered"]),
     }

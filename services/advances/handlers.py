@@ -12,8 +12,10 @@ from services.advances import store
 from services.advances.domain.advance import AdvanceDecision, ContractTerms, InvalidAdvanceInput, advance_for
 from services.advances.domain.policy import policy_named
 from shared.clock import Clock
-from shared.events import new_envelope
+from shared.consumer import IdempotentConsumer
+from shared.events import Decoded, new_envelope
 from shared.events.contracts import AdvanceGranted, ContractNotified
+from shared.events.payments import PaymentExecuted
 from shared.outbox import append
 from shared.settings import Settings
 
@@ -111,3 +113,15 @@ async def notify_contract(
             "record an amendment instead"
         )
     return Outcome(created=False, contract_id=contract.contract_id)
+
+
+async def on_payment_executed(conn: asyncpg.Connection, decoded: Decoded) -> None:
+    """The advance was paid: the ledger shows it, and from then on only recovery moves it."""
+    payment: PaymentExecuted = decoded.event
+    if payment.kind != "advance" or payment.contract_id is None:
+        return
+    await store.advance_paid(conn, payment.contract_id, payment.amount, payment.executed_on)
+
+
+def payments_consumer() -> IdempotentConsumer:
+    return IdempotentConsumer("advances.payments", [PaymentExecuted.topic], {PaymentExecuted: on_payment_executed})

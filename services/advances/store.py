@@ -89,3 +89,8 @@ async def record_recovery(conn: asyncpg.Connection, *, invoice_id: str, contract
             "UPDATE advances SET executed = executed + $2, recovered = $3 WHERE contract_id = $1",
             contract_id, approved_amount, recovered_after)
     return True
+
+
+async def advance_paid(conn: asyncpg.Connection, contract_id: str, amount, paid_on: date) -> None:
+    await conn.execute("UPDATE advances SET paid = $2, paid_on = $3 WHERE contract_id = $1",
+                       contract_id, amount, paid_on)

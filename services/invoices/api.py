@@ -122,6 +122,11 @@ async def get_invoice(invoice_id: UUID, request: Request, _: User = Depends(curr
             "buyer_type": row["buyer_type"], "dgp_start": row["dgp_start"].isoformat(),
             "legal_due": row["legal_due"].isoformat(), "ordonnateur_due": row["ordonnateur_due"].isoformat(),
             "target_due": row["target_due"].isoformat()},
+        "payment": {
+            "order_id": row["payment_order_id"], "ordered_on": _iso(row["payment_ordered_on"]),
+            "paid_on": _iso(row["paid_on"]),
+            "paid_amount": None if row["paid_amount"] is None else str(row["paid_amount"]),
+            "days_late": row["paid_days_late"], "failure": row["payment_failure"]},
     }
 
 

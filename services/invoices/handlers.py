@@ -7,13 +7,14 @@ from uuid import UUID
 import asyncpg
 from aiokafka.structs import ConsumerRecord
 
-from services.invoices import store
+from services.invoices import payment, store
 from services.invoices.intake import Intake
 from services.invoices.workflow import Workflow
 from shared.consumer import BatchConsumer, IdempotentConsumer, RawRecordConsumer
 from shared.events import Decoded
 from shared.events.contracts import ContractNotified
 from shared.events.invoices import InvoiceCompleted, InvoiceReceived, InvoiceValidated, ServiceDoneRecorded
+from shared.events.payments import PaymentExecuted, PaymentFailed, PaymentOrdered
 
 
 async def on_contract_notified(conn: asyncpg.Connection, decoded: Decoded) -> None:
@@ -42,4 +43,7 @@ def consumers(intake: Intake, workflow: Workflow) -> list[BatchConsumer]:
             InvoiceValidated: on_ready_for_approval, ServiceDoneRecorded: on_ready_for_approval,
             InvoiceCompleted: on_ready_for_approval}),
         RawRecordConsumer("invoices.inbound", ["invoices.inbound"], on_inbound_document),
+        IdempotentConsumer("invoices.payments", [PaymentOrdered.topic], {
+            PaymentOrdered: payment.on_payment_ordered, PaymentExecuted: payment.on_payment_executed,
+            PaymentFailed: payment.on_payment_failed}),
     ]

@@ -92,7 +92,8 @@ async def find_invoice(conn: asyncpg.Connection, invoice_id: UUID) -> asyncpg.Re
         "number, seller_siret, issue_date, reasons, warnings, decided_at, buyer_type, dgp_start, "
         "legal_due, ordonnateur_due, target_due, submitted_by, service_done_on, service_done_by, "
         "approved_by, interrupted_on, interruption_reason, missing_items, completed_on, refusal_reason, "
-        "approval_waits_for "
+        "approval_waits_for, payment_order_id, payment_ordered_on, paid_on, paid_amount, paid_days_late, "
+        "payment_failure "
         "FROM invoices WHERE invoice_id = $1",
         invoice_id,
     )

@@ -129,6 +129,7 @@ class Workflow:
         await self._emit(conn, InvoiceApproved(
             invoice_id=str(row["invoice_id"]), amount=amount, currency=canonical.get("currency") or "EUR",
             seller_siret=(canonical.get("seller") or {}).get("siret"),
+            seller_name=(canonical.get("seller") or {}).get("name"), invoice_number=canonical.get("number"),
             payee_iban=canonical.get("payee_iban"), contract_reference=canonical.get("contract_reference"),
             engagement_number=engagement, automatic=automatic, deadline=deadline), actor)
         return changed.state.value

@@ -124,8 +124,15 @@ def refuse(invoice: Invoice, reason: str) -> Invoice:
 
 
 def order_payment(invoice: Invoice) -> Invoice:
+    """The payment order left for the public accountant (or the bank)."""
     _require(invoice, "order the payment of", {State.APPROVED})
     return replace(invoice, state=State.PAYMENT_ORDERED)
+
+
+def payment_failed(invoice: Invoice) -> Invoice:
+    """The accountant or the bank rejected the order: the invoice waits, approved, for a new one."""
+    _require(invoice, "record the failed payment of", {State.PAYMENT_ORDERED})
+    return replace(invoice, state=State.APPROVED)
 
 
 def record_payment(invoice: Invoice) -> Invoice:

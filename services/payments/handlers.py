@@ -1,0 +1,23 @@
+"""Kafka subscribers of the payments service: thin, they hand each event to the scheduling."""
+
+from __future__ import annotations
+
+from services.payments.scheduling import Scheduling
+from shared.consumer import BatchConsumer, IdempotentConsumer
+from shared.events.contracts import AdvanceGranted, AdvanceRecoveryApplied
+from shared.events.invoices import InvoiceApproved
+from shared.events.reference import SupplierIbanChangeConfirmed, SupplierRegistered
+
+
+def consumers(scheduling: Scheduling) -> list[BatchConsumer]:
+    return [
+        # One consumer for both halves of the join and the accounts, so that a payable is
+        # created once both halves are in, whichever topic delivered the last one.
+        IdempotentConsumer("payments.scheduling", [InvoiceApproved.topic, AdvanceRecoveryApplied.topic], {
+            InvoiceApproved: scheduling.on_invoice_approved,
+            AdvanceRecoveryApplied: scheduling.on_recovery_applied,
+            AdvanceGranted: scheduling.on_advance_granted,
+            SupplierRegistered: scheduling.on_supplier_registered,
+            SupplierIbanChangeConfirmed: scheduling.on_iban_confirmed,
+        }),
+    ]

@@ -1,0 +1,141 @@
+"""Turns upstream events into payables: an approved invoice joined with its advance recovery
+(either may arrive first), a granted advance, and the supplier accounts they are paid on. Each
+handler runs inside the consumer's transaction."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import date
+
+import asyncpg
+
+from services.payments import store
+from services.payments.domain.payables import (
+    Payable, Placement, advance_payable, invoice_payable, place,
+)
+from services.payments.domain.schedule import PaymentCalendar, accountant_due
+from shared.clock import Clock
+from shared.events import Decoded, Envelope, new_envelope
+from shared.events.contracts import AdvanceGranted, AdvanceRecoveryApplied
+from shared.events.invoices import InvoiceApproved
+from shared.events.payments import PaymentExecuted
+from shared.events.reference import SupplierIbanChangeConfirmed, SupplierRegistered
+from shared.logging import get_logger
+from shared.outbox import append
+from shared.settings import Settings
+
+SERVICE = "payments"
+log = get_logger("payments.scheduling")
+
+
+def calendar_of(settings: Settings) -> PaymentCalendar:
+    return PaymentCalendar(run_weekdays=frozenset(settings.payment_run_weekdays))
+
+
+def cause_of(envelope: Envelope) -> dict:
+    """What a payable keeps of the event that created it, to name it as the cause of its orders."""
+    return {"event_id": str(envelope.event_id), "event_type": envelope.event_type,
+            "correlation_id": envelope.correlation_id}
+
+
+@dataclass
+class Scheduling:
+    settings: Settings
+    clock: Clock
+
+    def __post_init__(self) -> None:
+        self.calendar = calendar_of(self.settings)
+
+    def accountant_due(self, ordered_on: date) -> date:
+        return accountant_due(ordered_on, self.settings.accountant_days)
+
+    async def on_invoice_approved(self, conn: asyncpg.Connection, decoded: Decoded) -> None:
+        approved: InvoiceApproved = decoded.event
+        row = await store.join_invoice(conn, approved.invoice_id, self.clock.now(),
+                                       approved=approved.model_dump(mode="json"),
+                                       approved_envelope=decoded.envelope.model_dump(mode="json", exclude={"payload"}))
+        await self._payable_when_joined(conn, row)
+
+    async def on_recovery_applied(self, conn: asyncpg.Connection, decoded: Decoded) -> None:
+        recovery: AdvanceRecoveryApplied = decoded.event
+        row = await store.join_invoice(conn, recovery.invoice_id, self.clock.now(),
+                                       recovery=recovery.model_dump(mode="json"))
+        await self._payable_when_joined(conn, row)
+
+    async def _payable_when_joined(self, conn: asyncpg.Connection, row: asyncpg.Record) -> None:
+        if row["approved"] is None or row["recovery"] is None:
+            return
+        approved = InvoiceApproved.model_validate(json.loads(row["approved"]))
+        recovery = AdvanceRecoveryApplied.model_validate(json.loads(row["recovery"]))
+        cause = json.loads(row["approved_envelope"])
+        payee = await store.find_payee(conn, approved.seller_siret)
+        await self.create(conn, invoice_payable(approved, recovery, payee), cause)
+
+    async def on_advance_granted(self, conn: asyncpg.Connection, decoded: Decoded) -> None:
+        granted: AdvanceGranted = decoded.event
+        payee = await store.find_payee(conn, granted.supplier_siret)
+        await self.create(conn, advance_payable(granted, payee), cause_of(decoded.envelope))
+
+    async def create(self, conn: asyncpg.Connection, payable: Payable, cause: dict) -> None:
+        """Records the payable and places it; an amount fully offset (an invoice whose advance
+        recovery absorbs it) is settled at once, without a transfer."""
+        today = self.clock.today()
+        if payable.amount == 0 and payable.hold_reason is None:
+            placement = Placement("scheduled", today, False, None)
+        else:
+            placement = place(payable, today, self.calendar)
+        created = await store.insert_payable(conn, payable, placement, correlation_id=cause["correlation_id"],
+                                             cause=cause, created_at=self.clock.now())
+        if not created:
+            return
+        log.info("payable created", payable_id=payable.payable_id, amount=str(payable.amount),
+                 status=placement.status, order_on=str(placement.order_on), urgent=placement.urgent,
+                 hold_reason=placement.hold_reason)
+        if payable.amount == 0 and placement.status == "scheduled":
+            await self._settle_by_offset(conn, payable, cause, today)
+
+    async def _settle_by_offset(self, conn: asyncpg.Connection, payable: Payable, cause: dict, today: date) -> None:
+        order_id = f"OFS-{today:%Y%m%d}-{await conn.fetchval('SELECT nextval(''offset_orders'')')}"
+        await store.mark_ordered(conn, payable.payable_id)
+        await store.insert_order(conn, order_id=order_id, payable_id=payable.payable_id, attempt=1, batch_id="OFFSET",
+                                 channel="offset", amount=payable.amount, payee_iban=None, ordered_on=today,
+                                 status="executed", executed_on=today)
+        await store.payable_paid(conn, payable.payable_id, today)
+        event = PaymentExecuted(
+            payable_id=payable.payable_id, kind=payable.kind, invoice_id=payable.invoice_id,
+            contract_id=payable.contract_id, order_id=order_id, batch_id="OFFSET", channel="offset",
+            amount=payable.amount, executed_on=today, ordered_on=today, legal_due=payable.legal_due,
+            dgp_start=payable.dgp_start, days_late=0,
+            ordonnateur_days=(today - payable.dgp_start).days if payable.dgp_start else None,
+            accountant_days=0, counterparty_reference="offset against the advance")
+        await self.emit(conn, event, actor="payments.scheduler", cause=cause)
+
+    async def on_supplier_registered(self, conn: asyncpg.Connection, decoded: Decoded) -> None:
+        event: SupplierRegistered = decoded.event
+        await store.save_payee(conn, event.siret, name=event.name, iban=event.iban, at=self.clock.now(),
+                               event_id=decoded.envelope.event_id)
+        await self._release_held(conn, event.siret, event.iban, event.name)
+
+    async def on_iban_confirmed(self, conn: asyncpg.Connection, decoded: Decoded) -> None:
+        event: SupplierIbanChangeConfirmed = decoded.event
+        await store.save_payee(conn, event.siret, name=None, iban=event.new_iban, at=self.clock.now(),
+                               event_id=decoded.envelope.event_id)
+        await self._release_held(conn, event.siret, event.new_iban, None)
+
+    async def _release_held(self, conn: asyncpg.Connection, siret: str, iban: str, name: str | None) -> None:
+        """A supplier's account is now known (or corrected after a failed payment): its held
+        payables are scheduled on it."""
+        for row in await store.held_for_payee(conn, siret):
+            if row["payee_iban"] == iban:
+                continue  # the account that failed is still the registered one
+            payable = store.payable_of(row)
+            placement = place(replace(payable, payee_iban=iban, hold_reason=None), self.clock.today(), self.calendar)
+            await store.place_payable(conn, payable.payable_id, placement, payee_iban=iban, payee_name=name)
+            log.info("held payable released", payable_id=payable.payable_id, order_on=str(placement.order_on))
+
+    async def emit(self, conn: asyncpg.Connection, event, *, actor: str, cause: dict) -> Envelope:
+        envelope = new_envelope(event, producer=SERVICE, actor=actor, clock=self.clock,
+                                correlation_id=cause["correlation_id"], causation_id=cause["event_id"])
+        await append(conn, self.settings.topic(event.topic), envelope)
+        return envelope
