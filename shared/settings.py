@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     # One scheduled payment run per run day, from this time (Europe/Paris) on; a payable whose
     # target no scheduled run meets is ordered at once.
     payment_run_time: time = time(6, 0)
+    # When set, a run every so many seconds instead of one per run day (a deployment paying as
+    # soon as an invoice is approved, e.g. by instant transfers; the end-to-end benchmark).
+    payment_run_every_seconds: float | None = None
     payment_poll_seconds: float = 2.0
     payments_outgoing_dir: Path | None = None
 

@@ -37,7 +37,8 @@ class Payments:
                 raise
             except Exception as exc:  # the loop outlives a failed step; that step rolled back
                 scheduling_log.error("scheduler step failed", error=repr(exc))
-            await asyncio.sleep(self.settings.payment_poll_seconds)
+            await asyncio.sleep(min(self.settings.payment_poll_seconds,
+                                    self.settings.payment_run_every_seconds or float("inf")))
 
     async def refresh_gauges(self) -> None:
         async with self.pool().acquire() as conn:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -50,6 +51,7 @@ class PaymentRuns:
         self.settings = scheduling.settings
         self.clock = scheduling.clock
         self._pool = pool
+        self._last_run = float("-inf")
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -134,6 +136,13 @@ class PaymentRuns:
     async def tick(self) -> RunResult | None:
         """The scheduler's step: the day's regular run once its time has come on a run day, and
         at any moment the urgent payables, which cannot wait for the next run."""
+        every = self.settings.payment_run_every_seconds
+        if every is not None:
+            if time.monotonic() - self._last_run < every:
+                return None
+            self._last_run = time.monotonic()
+            result = await self.run(triggered_by="payments.scheduler")
+            return result if result.batch_id else None
         now = self.clock.now()
         today = self.clock.today()
         local_time = now.astimezone(PARIS).time()
