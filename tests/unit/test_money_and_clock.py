@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from shared.clock import FixedClock, OffsetClock, SystemClock, clock_from_spec
+from shared.clock import FileClock, FixedClock, OffsetClock, SystemClock, clock_from_spec
 from shared.money import Money, to_cents
 
 
@@ -57,3 +57,16 @@ def test_clock_specs():
         clock_from_spec("tomorrow")
     with pytest.raises(ValueError, match="aware"):
         clock_from_spec("fixed:2026-03-02T09:00:00")
+
+
+def test_a_file_clock_follows_the_instant_another_process_writes(tmp_path):
+    path = tmp_path / "clock"
+    FileClock.set(path, datetime(2026, 3, 2, 23, 30, tzinfo=UTC))
+    clock = clock_from_spec(f"file:{path}")
+    assert clock.today().isoformat() == "2026-03-03"  # 00:30 in Paris
+    clock.refresh = 0
+    FileClock.set(path, datetime(2026, 4, 21, 9, 0, tzinfo=UTC))
+    assert clock.now() == datetime(2026, 4, 21, 9, 0, tzinfo=UTC)
+    path.write_text("next tuesday")
+    with pytest.raises(ValueError, match="not an ISO 8601 instant"):
+        clock.now()
