@@ -42,6 +42,7 @@ def env_of(settings: Settings, **extra: str) -> dict[str, str]:
         "INVOICING_INBOX_DIR": str(settings.inbox),
         "INVOICING_LOG_LEVEL": settings.log_level,
         "INVOICING_FAILPOINTS": "",
+        "INVOICING_AUDIT_CHECKPOINT_SECONDS": str(settings.audit_checkpoint_seconds),
         **extra,
     }
 
@@ -130,8 +131,8 @@ class ServiceProcess:
         return True
 
 
-def up(settings: Settings, names: list[str] | None = None) -> dict[str, str]:
-    processes = [ServiceProcess(name, settings) for name in names or SERVICES]
+def up(settings: Settings, names: list[str] | None = None, env: dict[str, str] | None = None) -> dict[str, str]:
+    processes = [ServiceProcess(name, settings, env=env) for name in names or SERVICES]
     result = {}
     for process in processes:
         if process.pid:

@@ -55,19 +55,21 @@ Fail = Callable[[str], "str | None"]
 
 
 def settle(order_file: bytes, *, executed_on: date, fail: Fail | None = None,
-           reference_prefix: str = "SIM") -> bytes:
+           reference_prefix: str = "SIM", include: Callable[[str], bool] | None = None) -> bytes:
     """The counterparty's answer to ``order_file`` (a bordereau de mandats or a pain.001):
     every order executed on ``executed_on`` except those for which ``fail(order id)`` returns
     a reason code (an ISO return reason such as ``AC04`` for the bank, a code of
-    ``REJECTION_REASONS`` such as ``RIB`` for the accountant)."""
+    ``REJECTION_REASONS`` such as ``RIB`` for the accountant). With ``include``, only the
+    orders it accepts are answered (a counterparty that pays a file's orders on several days)."""
     root = etree.fromstring(order_file, _PARSER)
     namespace = etree.QName(root).namespace
     digest = hashlib.sha256(order_file).hexdigest()[:10].upper()
     fail = fail or (lambda order_id: None)
+    include = include or (lambda order_id: True)
     if namespace == ORDER_NAMESPACE:
-        return _compte_rendu(root, executed_on, fail, f"{reference_prefix}-{digest}")
+        return _compte_rendu(root, executed_on, fail, f"{reference_prefix}-{digest}", include)
     if namespace == PAIN001:
-        return _debit_notification(root, executed_on, fail, f"{reference_prefix}-{digest}")
+        return _debit_notification(root, executed_on, fail, f"{reference_prefix}-{digest}", include)
     raise ValueError(f"not an order file the simulator knows: root namespace {namespace!r}")
 
 
@@ -98,7 +100,7 @@ def random_failures(rate: float, *, seed: int,
 # --- the accountant ----------------------------------------------------------------------------
 
 def _compte_rendu(bordereau: etree._Element, executed_on: date, fail: Fail,
-                  reference: str) -> bytes:
+                  reference: str, include: Callable[[str], bool]) -> bytes:
     def read(element: etree._Element, name: str) -> str:
         return element.findtext(f"{{{ORDER_NAMESPACE}}}{name}")
 
@@ -111,6 +113,8 @@ def _compte_rendu(bordereau: etree._Element, executed_on: date, fail: Fail,
     add(answer, "PosteComptable", "Paierie régionale (simulée)")
     for number, mandat in enumerate(bordereau.iter(f"{{{ORDER_NAMESPACE}}}Mandat"), start=1):
         order_id = read(mandat, "NumMandat")
+        if not include(order_id):
+            continue
         code = fail(order_id)
         if code is None:
             outcome = add(answer, "MiseEnPaiement")
@@ -146,7 +150,7 @@ class _Transfer:
 
 
 def _debit_notification(initiation: etree._Element, executed_on: date, fail: Fail,
-                        reference: str) -> bytes:
+                        reference: str, include: Callable[[str], bool]) -> bytes:
     def read(element: etree._Element, path: str) -> str | None:
         return element.findtext("/".join(f"{{{PAIN001}}}{step}" for step in path.split("/")))
 
@@ -160,6 +164,8 @@ def _debit_notification(initiation: etree._Element, executed_on: date, fail: Fai
         batch = read(payment, "PmtInfId")
         transfers = []
         for element in payment.findall(f"{{{PAIN001}}}CdtTrfTxInf"):
+            if not include(read(element, "PmtId/EndToEndId")):
+                continue
             transfer = _Transfer(
                 end_to_end_id=read(element, "PmtId/EndToEndId"),
                 amount=Decimal(read(element, "Amt/InstdAmt")),
@@ -175,8 +181,9 @@ def _debit_notification(initiation: etree._Element, executed_on: date, fail: Fai
                     raise ValueError(f"fail({transfer.end_to_end_id!r}) returned {code!r}, not an "
                                      f"ISO return reason such as {sorted(RETURN_REASONS)[:5]}")
                 returns.append((transfer, code))
-        _debit_entry(notification, transfers, executed_on, f"{reference}-D{number:03d}",
-                     batch=(message_id, batch))
+        if transfers:
+            _debit_entry(notification, transfers, executed_on, f"{reference}-D{number:03d}",
+                         batch=(message_id, batch))
     for number, (transfer, code) in enumerate(returns, start=1):
         _return_entry(notification, transfer, code, executed_on, f"{reference}-R{number:03d}")
     return _bytes(document)

@@ -96,7 +96,8 @@ class Scheduling:
             await self._settle_by_offset(conn, payable, cause, today)
 
     async def _settle_by_offset(self, conn: asyncpg.Connection, payable: Payable, cause: dict, today: date) -> None:
-        order_id = f"OFS-{today:%Y%m%d}-{await conn.fetchval('SELECT nextval(''offset_orders'')')}"
+        number = await conn.fetchval("SELECT nextval('offset_orders')")
+        order_id = f"OFS-{today:%Y%m%d}-{number}"
         await store.mark_ordered(conn, payable.payable_id)
         await store.insert_order(conn, order_id=order_id, payable_id=payable.payable_id, attempt=1, batch_id="OFFSET",
                                  channel="offset", amount=payable.amount, payee_iban=None, ordered_on=today,
