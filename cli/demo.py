@@ -247,7 +247,10 @@ class Demo:
                 elif action == "complete":
                     await self.call("invoices", "POST", f"{path}/complete", *clerk)
                 else:
-                    await self.call("invoices", "POST", f"{path}/service-done", *bob, json={})
+                    # The approver certifies the date the work was done (the delivery date), which
+                    # is before the receipt: the legal delay runs from the receipt (R2192-12/13).
+                    await self.call("invoices", "POST", f"{path}/service-done", *bob,
+                                    json={"on": (tracked.received_on - timedelta(days=2)).isoformat()})
                     answer = await self.call("invoices", "POST", f"{path}/approve", *carol)
                     self.story["manual_approvals"] += answer.status_code == 200
 
@@ -256,11 +259,9 @@ class Demo:
         and returns the transfers the plan says go to a closed account."""
         today = self.day_of(day)
         orders = await self.db.fetch(
-            """SELECT o.order_id, o.payable_id, o.attempt, o.ordered_on, o.batch_id, b.content
-               FROM payments.payment_orders o JOIN payments.payment_batches b USING (batch_id)
-               WHERE o.status = 'ordered' ORDER BY o.batch_id, o.order_id""")
+            """SELECT order_id, payable_id, attempt, ordered_on, batch_id FROM payments.payment_orders
+               WHERE status = 'ordered' ORDER BY batch_id, order_id""")
         due: dict[str, dict[str, str | None]] = {}
-        contents = {}
         for order in orders:
             if order["order_id"] in self.answered_orders:
                 continue
@@ -271,9 +272,10 @@ class Demo:
             returned = tracked is not None and tracked.plan.payment_returned and order["attempt"] == 1
             code = ("AC04" if self.settings.payment_channel == "sepa" else "RIB") if returned else None
             due.setdefault(order["batch_id"], {})[order["order_id"]] = code
-            contents[order["batch_id"]] = order["content"]
         for batch_id, answers in due.items():
-            answer_file = settle(contents[batch_id], executed_on=today, include=answers.__contains__,
+            content = await self.db.fetchval("SELECT content FROM payments.payment_batches WHERE batch_id = $1",
+                                             batch_id)
+            answer_file = settle(content, executed_on=today, include=answers.__contains__,
                                  fail=answers.get, reference_prefix=f"CPT{today:%Y%m%d}")
             reply = await self.call("payments", "POST", "/confirmations", "demo.comptable", ["accountant"],
                                     content=answer_file, headers={"x-file-name": f"{batch_id}-{today}.xml"})

@@ -103,7 +103,7 @@ class PlannedInvoice:
         elif self.defect == "no_reference":
             overrides.update(engagement=None, contract=None)
         if self.defect == "unreadable":
-            return suppliers.plain_pdf("Facture scannée")
+            return suppliers.plain_pdf(f"Facture scannée {self.number}")
         if self.format == "ubl":
             return suppliers.ubl(**overrides)
         if self.format == "facturx":
