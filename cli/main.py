@@ -153,7 +153,7 @@ def dlq_replay(ref: str = typer.Argument(..., help="TOPIC:OFFSET, as `dlq list` 
 
 
 @services_app.command("up")
-def services_up(names: list[str] = typer.Argument(None, help="default: all three")) -> None:
+def services_up(names: list[str] = typer.Argument(None, help="default: all of them")) -> None:
     """Start the service processes in the background and wait until they are ready."""
     from deploy.local import services
 
@@ -164,7 +164,7 @@ def services_up(names: list[str] = typer.Argument(None, help="default: all three
 
 
 @services_app.command("down")
-def services_down(names: list[str] = typer.Argument(None, help="default: all three")) -> None:
+def services_down(names: list[str] = typer.Argument(None, help="default: all of them")) -> None:
     from deploy.local import services
 
     _print(services.down(get_settings(), names or None))
@@ -179,6 +179,9 @@ def services_status() -> None:
 
 bench_app = typer.Typer(help="Benchmarks (numbers, not pass/fail).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+from cli.audit import audit_app, bench_audit_export  # noqa: E402
+app.add_typer(audit_app, name="audit")
+bench_app.command("audit-export")(bench_audit_export)
 
 
 @app.command("parse")
@@ -209,6 +212,29 @@ def bench_parse(seconds: float = typer.Option(3.0, help="measuring time per form
     from cli.invoice_tools import bench_parse as run
 
     _print(run(seconds))
+
+
+@bench_app.command("e2e")
+def bench_e2e(
+    invoices: int = typer.Option(20_000, min=1, help="invoices pushed at full speed (and through the floor)"),
+    rate: float = typer.Option(200.0, min=0.1, help="invoices per second offered in the fixed-load phase"),
+    seconds: float = typer.Option(30.0, min=1.0, help="length of the fixed-load phase"),
+    output: str = typer.Option("bench-results.json", help="where the results are written as JSON"),
+) -> None:
+    """Invoices from `invoices.inbound` to `PaymentOrdered` through the services, at full speed and at a
+    fixed load, against a floor written on aiokafka + asyncpg; prints a table, writes the JSON."""
+    from pathlib import Path
+
+    from cli.bench_e2e import run_bench, table
+    from deploy.local.services import ServiceError
+    from deploy.local.stack import StackError
+
+    try:
+        result = run_bench(get_settings(), invoices, rate, seconds, Path(output))
+    except (ServiceError, StackError) as exc:
+        _fail(str(exc))
+    typer.echo(table(result))
+    typer.echo(f"results written to {output}")
 
 
 def _date_option(value: Optional[str], name: str):
@@ -446,19 +472,29 @@ def payments_unmatched() -> None:
 
 @app.command("demo")
 def demo(
-    contracts: int = typer.Option(12, help="how many contracts to notify"),
+    contracts: int = typer.Option(50, help="how many contracts the Region notifies"),
+    invoices: int = typer.Option(2000, help="about how many valid invoices suppliers send (5 % more are wrong)"),
+    days: int = typer.Option(60, help="simulated days the shared clock moves through"),
+    output: str = typer.Option(".", help="folder for demo-report.json and demo-report.html"),
     keep_running: bool = typer.Option(False, help="leave the stack and services running to explore"),
 ) -> None:
-    """Run the system on a demo workload and print a summary."""
+    """Run the system on a demo workload, print a summary and write the reports."""
+    from pathlib import Path
+
     from cli.demo import run_demo
     from deploy.local.services import ServiceError
     from deploy.local.stack import StackError
 
     settings = get_settings().model_copy(update={"namespace": get_settings().namespace or "demo"})
     try:
-        _print(run_demo(settings, contracts, keep_running))
+        summary = run_demo(settings, contracts=contracts, invoices=invoices, days=days,
+                           keep_running=keep_running, output=Path(output))
     except (ServiceError, StackError) as exc:
         _fail(str(exc))
+    _print(summary)
+    broken = [name for name, rows in summary["invariants"].items() if rows]
+    if broken or not summary["audit"]["verified"]:
+        _fail(f"the run broke invariants {broken or ''} or its audit chain does not verify")
 
 
 def main() -> None:

@@ -63,7 +63,7 @@ class Workflow:
         if on > self.clock.today():
             raise InvalidDate(f"the service cannot be certified done on {on}, a day still to come")
         async with self._locked(invoice_id) as (conn, row, invoice):
-            return await self._service_done(conn, row, invoice, on, user.name)
+            return (await self._service_done(conn, row, invoice, on, user.name))["status"]
 
     async def approve(self, invoice_id: UUID, user: User) -> str:
         async with self._locked(invoice_id) as (conn, row, invoice):
@@ -91,30 +91,33 @@ class Workflow:
             supplier=references.supplier, pending_iban=references.pending_iban,
             service_done=service_done, threshold=self.settings.approval_threshold,
         )
-        await store.save_workflow(conn, invoice_id, {"approval_waits_for": json.dumps(
-            [{"rule": rule, "reason": reason} for rule, reason in zip(decision.rules, decision.reasons)])})
+        waits_for = {"approval_waits_for": json.dumps(
+            [{"rule": rule, "reason": reason} for rule, reason in zip(decision.rules, decision.reasons)])}
         if not decision.automatic:
+            await store.save_workflow(conn, invoice_id, waits_for)
             return decision
         invoice = _invoice(row)
         if not service_done:
             # The engagement certifies the service itself (e.g. a subscription): record it first.
-            await self._service_done(conn, row, invoice, self.clock.today(), AUTOMATIC)
-            row = await store.lock_invoice(conn, invoice_id)
+            # The row locked above, with the columns just written, is the invoice as it now is.
+            row = {**row, **await self._service_done(conn, row, invoice, self.clock.today(), AUTOMATIC)}
             invoice = _invoice(row)
-        await self._approve(conn, row, invoice, AUTOMATIC, automatic=True)
+        await self._approve(conn, row, invoice, AUTOMATIC, automatic=True, also=waits_for)
         return decision
 
-    async def _service_done(self, conn, row, invoice, on: date, actor: str) -> str:
+    async def _service_done(self, conn, row, invoice, on: date, actor: str) -> dict:
+        """Records the service done; the columns it wrote."""
         changed = lifecycle.record_service_done(invoice, on)
         deadline = self._deadline(row, service_done_on=on)
-        await store.save_workflow(conn, row["invoice_id"], {
-            "status": changed.state.value, "service_done_on": on, "service_done_by": actor,
-            **_deadline_columns(deadline)})
+        columns = {"status": changed.state.value, "service_done_on": on, "service_done_by": actor,
+                   **_deadline_columns(deadline)}
+        await store.save_workflow(conn, row["invoice_id"], columns)
         await self._emit(conn, ServiceDoneRecorded(invoice_id=str(row["invoice_id"]), service_done_on=on,
                                                    deadline=deadline), actor)
-        return changed.state.value
+        return columns
 
-    async def _approve(self, conn, row, invoice, actor: str, *, automatic: bool) -> str:
+    async def _approve(self, conn, row, invoice, actor: str, *, automatic: bool, also: dict | None = None) -> str:
+        """``also``: more columns to write with the approval's."""
         changed = lifecycle.approve(invoice)
         canonical = _canonical(row)
         amount = _amount(canonical)
@@ -123,7 +126,7 @@ class Workflow:
         deadline = self._deadline(row, service_done_on=row["service_done_on"])
         engagement = canonical.get("purchase_order_reference")
         await store.save_workflow(conn, row["invoice_id"], {
-            "status": changed.state.value, "approved_by": actor, "approved_at": self.clock.now()})
+            "status": changed.state.value, "approved_by": actor, "approved_at": self.clock.now(), **(also or {})})
         if engagement:
             await reference.consume_commitment(conn, engagement, amount)
         await self._emit(conn, InvoiceApproved(
@@ -192,6 +195,10 @@ class Workflow:
     def _deadline(self, row: asyncpg.Record, *, service_done_on: date | None,
                   interruption: Interruption | None = None) -> PaymentDeadline | None:
         buyer_type = row["buyer_type"] or self.settings.buyer_type
+        if interruption is None and row["interrupted_on"] is not None:
+            # R2192-29: once interrupted, the delay is the one the completion opened, whatever
+            # is recorded afterwards.
+            interruption = Interruption(row["interrupted_on"], row["completed_on"])
         deadline = deadline_for(row["received_at"].astimezone(PARIS).date(), buyer_type=buyer_type,
                                 service_done_on=service_done_on, interruption=interruption)
         if deadline.legal_due is None:

@@ -114,6 +114,15 @@ async def test_an_interruption_stops_the_clock_and_completion_opens_a_new_delay(
     assert done.envelope.event_type == "InvoiceCompleted"
     assert done.event.deadline.legal_due.isoformat() == "2026-04-11"
 
+    # Certifying the service and approving afterwards keep the delay the completion opened.
+    certified = await api.call("POST", f"/invoices/{invoice}/service-done", "bob", ["approver"],
+                               json={"on": "2026-02-27"})
+    assert certified.status_code == 200 and certified.json()["deadline"]["legal_due"] == "2026-04-11"
+    assert (await api.call("POST", f"/invoices/{invoice}/approve", "carol", ["approver"])).status_code == 200
+    events = await eventually(lambda: _events(ns, invoice, 6))
+    assert events[-1].envelope.event_type == "InvoiceApproved"
+    assert events[-1].event.deadline.legal_due.isoformat() == "2026-04-11"
+
 
 async def test_a_refusal_needs_a_reason_and_ends_the_invoice(ns, services):
     await services.start("invoices", INVOICING_CLOCK=MARCH_2)
