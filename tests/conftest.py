@@ -41,6 +41,8 @@ async def ns(stack: Settings):
     await drop_database(settings)
     await delete_topics(settings)
     shutil.rmtree(settings.inbox, ignore_errors=True)
+    for folder in ("audit", "payments", "demo"):
+        shutil.rmtree(settings.state_dir / folder / settings.namespace, ignore_errors=True)
 
 
 @pytest.fixture
