@@ -14,3 +14,13 @@ payables_pending = Gauge("payables_pending", "Payables not yet paid (scheduled, 
 unmatched_confirmations = Gauge(
     "payment_confirmations_unmatched",
     "Confirmation entries that match no order or contradict it, waiting for an operator")
+
+# Every series exists from the start at 0, so that the first payment, failure or order after a
+# restart is an increase Prometheus can see.
+for _kind in ("invoice", "advance", "interest"):
+    payments_executed.labels(_kind)
+    payments_amount.labels(_kind)
+    payments_failed.labels(_kind)
+    payables_pending.labels(_kind)
+    for _channel in ("accountant", "sepa", "offset"):
+        payment_orders.labels(_channel, _kind)
