@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test unit stack-up stack-down install clean
+.PHONY: demo test unit bench stack-up stack-down install clean
 
 $(BIN)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: install
 
 unit: install
 	$(BIN)/python -m pytest tests/unit
+
+## Invoices per second and latency from receipt to payment order, against a raw aiokafka + asyncpg floor.
+bench: install
+	$(BIN)/invoicing bench e2e
 
 stack-up: install
 	$(BIN)/invoicing stack up

@@ -1,7 +1,7 @@
 """One logger setup: structlog JSON lines on stdout, with the event being handled bound in.
 
-``bind_event`` puts ``event_id``, ``event_type``, ``correlation_id`` and the aggregate id (as
-``invoice_id``, ``contract_id``…) into every line logged while that event is handled.
+``bind_event`` puts ``event_id``, ``event_type``, ``correlation_id``, ``actor`` and the aggregate
+id (as ``invoice_id``, ``contract_id``…) into every line logged while that event is handled.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def bind_event(envelope: Envelope) -> Iterator[None]:
         "event_id": str(envelope.event_id),
         "event_type": envelope.event_type,
         "correlation_id": envelope.correlation_id,
+        "actor": envelope.actor,
         f"{envelope.aggregate_type}_id": envelope.aggregate_id,
     }
     with structlog.contextvars.bound_contextvars(**fields):

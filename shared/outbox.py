@@ -35,6 +35,16 @@ async def append(conn: asyncpg.Connection, topic: str, envelope: Envelope) -> No
     )
 
 
+async def append_all(conn: asyncpg.Connection, events: list[tuple[str, Envelope]]) -> None:
+    """Adds ``(topic, envelope)`` events to the outbox, in this order, in the caller's
+    transaction: one pipelined round trip instead of one per event."""
+    await conn.executemany(
+        "INSERT INTO outbox (event_id, topic, msg_key, event_type, body) VALUES ($1, $2, $3, $4, $5)",
+        [(envelope.event_id, topic, envelope.aggregate_id, envelope.event_type, encode(envelope))
+         for topic, envelope in events],
+    )
+
+
 def idempotent_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -15,17 +16,18 @@ from typing import Awaitable, Callable
 import asyncpg
 import uvicorn
 from aiokafka import AIOKafkaProducer
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 
+from shared.auth import decode_token
 from shared.clock import Clock, clock_from_spec
 from shared.consumer import BatchConsumer
 from shared.db import PLUMBING, connect, create_pool, migrate
 from shared.logging import configure_logging, get_logger
-from shared.metrics import registry
+from shared.metrics import KafkaBacklog, Subscription, registry, watch_pool
 from shared.outbox import OutboxRelay, idempotent_producer
 from shared.settings import Settings, get_settings
 from shared.http import ops_router
@@ -100,6 +102,7 @@ class ServiceRuntime:
         finally:
             await conn.close()
         self._pool = await create_pool(self.settings, self.name)
+        watch_pool(self._pool)
         # aiokafka binds its clients to the running loop: they are created here, not in __init__.
         self._producer = idempotent_producer(self.settings, f"{self.name}-outbox")
         await self._producer.start()
@@ -107,6 +110,7 @@ class ServiceRuntime:
         self.relay = OutboxRelay(self.settings, self.name, self._producer)
         tasks = [asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox-relay")]
         tasks += [asyncio.create_task(task(), name=f"{self.name}-{task.__name__}") for task in self._background]
+        tasks.append(asyncio.create_task(self._kafka_backlog().run(), name=f"{self.name}-kafka-backlog"))
         self.log.info("service started", migrations_applied=applied, clock=repr(self.clock),
                       kafka=self.settings.kafka_bootstrap, database=self.settings.database)
         try:
@@ -122,8 +126,19 @@ class ServiceRuntime:
             await self._pool.close()
             self.log.info("service stopped")
 
+    def _kafka_backlog(self) -> KafkaBacklog:
+        """Lag of this service's consumer groups, and the dead-letter topics they write to."""
+        subscriptions = [
+            Subscription(consumer.name, self.settings.topic(consumer.name),
+                         tuple(self.settings.topic(t) for t in consumer.topics))
+            for consumer in self._consumers
+        ]
+        dead_letters = sorted({f"{topic}.dlq" for subscription in subscriptions for topic in subscription.topics})
+        return KafkaBacklog(self.settings.kafka_bootstrap, subscriptions, dead_letters)
+
     def http_app(self, *routers: APIRouter, title: str) -> FastAPI:
         app = FastAPI(title=title, lifespan=self.lifespan)
+        app.add_middleware(ApiActionLog, settings=self.settings)
         app.add_exception_handler(RequestValidationError, _validation_error)
         for router in routers:
             app.include_router(router)
@@ -143,3 +158,53 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> R
     characters UTF-8 cannot encode (lone surrogates), which must not turn bad input into a 500."""
     body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True, default=str)
     return Response(body, status_code=422, media_type="application/json")
+
+
+class ApiActionLog:
+    """One log line per API call: who (the bearer token's user), what (method, route and the ids
+    in the path), the outcome (HTTP status) and how long it took. The operations endpoints are
+    left out: Prometheus and the probes call them every few seconds."""
+
+    QUIET = frozenset({"/metrics", "/healthz", "/readyz"})
+
+    def __init__(self, app, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.log = get_logger("api")
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.QUIET:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets when the app raises before answering
+
+        async def answer(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, answer)
+        finally:
+            # The router filled in the matched route and its path parameters (invoice_id…).
+            route = scope.get("route")
+            ids = {name: str(value) for name, value in (scope.get("path_params") or {}).items()}
+            outcome = "ok" if status < 400 else "refused" if status < 500 else "failed"
+            emit = self.log.error if status >= 500 else self.log.info
+            emit("api action", method=scope["method"], route=getattr(route, "path", scope["path"]),
+                 status=status, outcome=outcome, actor=self._actor(scope),
+                 duration_ms=round((time.perf_counter() - started) * 1000, 1), **ids)
+
+    def _actor(self, scope) -> str:
+        for name, value in scope.get("headers") or ():
+            if name == b"authorization":
+                scheme, _, token = value.decode("latin-1").partition(" ")
+                if scheme.lower() != "bearer" or not token:
+                    return "unauthenticated"
+                try:
+                    return decode_token(self.settings, token.strip()).name
+                except HTTPException:
+                    return "invalid token"
+        return "unauthenticated"

@@ -160,6 +160,7 @@ def _monthly_ratio(numerator: str, denominator: str) -> str:
 
 def payment_deadlines() -> dict:
     delay = "invoice_payment_delay_days"
+    # The services' Python client writes bucket bounds as floats: le="30.0", not le="30".
     board = (
         _dashboard(DEADLINES_UID, "Payment deadlines",
                    "Unpaid invoices against their 30-day legal payment deadline (CCP R2192-10) and "
@@ -226,12 +227,12 @@ def payment_deadlines() -> dict:
             description="From receipt to « mise en paiement », invoices paid in the last 30 days."))
         .with_panel(number(
             "Paid within 30 days, last 30 days",
-            f'sum(increase({delay}_bucket{{le="30"}}[30d])) / sum(increase({delay}_count[30d]))',
+            f'sum(increase({delay}_bucket{{le="30.0"}}[30d])) / sum(increase({delay}_count[30d]))',
             unit=units.PercentUnit, decimals=1, width=8,
             steps=((None, "red"), (0.95, "yellow"), (1, "green"))))
         .with_panel(number(
             "Paid within the 15-day target, last 30 days",
-            f'sum(increase({delay}_bucket{{le="15"}}[30d])) / sum(increase({delay}_count[30d]))',
+            f'sum(increase({delay}_bucket{{le="15.0"}}[30d])) / sum(increase({delay}_count[30d]))',
             unit=units.PercentUnit, decimals=1, width=8,
             steps=((None, "orange"), (0.8, "yellow"), (0.95, "green"))))
         .with_panel(graph(
@@ -244,9 +245,9 @@ def payment_deadlines() -> dict:
                                                    (LEGAL_DELAY_DAYS, "red"))))
         .with_panel(graph(
             "Share paid on time per month",
-            query(_monthly_ratio(f'{delay}_bucket{{le="30"}}', f"{delay}_count"),
+            query(_monthly_ratio(f'{delay}_bucket{{le="30.0"}}', f"{delay}_count"),
                   "within 30 days (legal)", "A"),
-            query(_monthly_ratio(f'{delay}_bucket{{le="15"}}', f"{delay}_count"),
+            query(_monthly_ratio(f'{delay}_bucket{{le="15.0"}}', f"{delay}_count"),
                   "within 15 days (target)", "B"),
             unit=units.PercentUnit, bars=True, interval=MONTH)
             .time_from("1y").min(0).max(1))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 
 import asyncpg
 
-from services.advances import store
+from services.advances import metrics, store
 from services.advances.domain.advance import AdvanceDecision, ContractTerms, InvalidAdvanceInput, advance_for
 from services.advances.domain.policy import policy_named
 from shared.clock import Clock
@@ -16,6 +17,7 @@ from shared.consumer import IdempotentConsumer
 from shared.events import Decoded, new_envelope
 from shared.events.contracts import AdvanceGranted, ContractNotified
 from shared.events.payments import PaymentExecuted
+from shared.metrics import counted_on_commit, on_commit
 from shared.outbox import append
 from shared.settings import Settings
 
@@ -95,7 +97,7 @@ async def notify_contract(
     """
     decision = decide_advance(contract, settings)
     notified = new_envelope(contract, producer=SERVICE, actor=actor, clock=clock)
-    async with pool.acquire() as conn, conn.transaction():
+    async with counted_on_commit(), pool.acquire() as conn, conn.transaction():
         if await store.insert_contract(conn, contract, notified):
             deadline = advance_deadline(decision, settings)
             await store.insert_advance(conn, contract.contract_id, decision, clock.now(), starts_on=deadline.starts_on,
@@ -105,6 +107,7 @@ async def notify_contract(
                 granted = granted_event(contract, decision, deadline)
                 await append(conn, settings.topic(AdvanceGranted.topic), new_envelope(
                     granted, producer=SERVICE, actor="advances.policy", clock=clock, caused_by=notified))
+                on_commit(partial(metrics.count_granted, decision.amount))
             return Outcome(created=True, contract_id=contract.contract_id)
         existing = await store.find_contract(conn, contract.contract_id)
     if json.loads(existing["terms"]) != contract.model_dump(mode="json"):

@@ -5,16 +5,18 @@ emit ``AdvanceRecoveryApplied``."""
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import partial
 
 import asyncpg
 
-from services.advances import store
+from services.advances import metrics, store
 from services.advances.domain.recovery import no_recovery, recovery_deduction
 from shared.clock import Clock
 from shared.consumer import IdempotentConsumer
 from shared.events import Decoded, new_envelope
 from shared.events.contracts import AdvanceRecoveryApplied
 from shared.events.invoices import InvoiceApproved
+from shared.metrics import on_commit
 from shared.outbox import append
 from shared.settings import Settings
 
@@ -52,5 +54,7 @@ def recovery_consumer(settings: Settings, clock: Clock) -> IdempotentConsumer:
             recovered_after=recovery.recovered_after, outstanding_after=outstanding, reason=reason)
         await append(conn, settings.topic(event.topic), new_envelope(
             event, producer=SERVICE, actor="advances.recovery", clock=clock, caused_by=decoded.envelope))
+        if recovery.deduction > 0:
+            on_commit(partial(metrics.count_recovered, recovery.deduction))
 
     return IdempotentConsumer("advances.recovery", [InvoiceApproved.topic], {InvoiceApproved: on_invoice_approved})

@@ -9,6 +9,7 @@ from services.invoices import reference_api
 from services.invoices.handlers import consumers
 from services.invoices.inbox import InboxWatcher
 from services.invoices.intake import Intake
+from services.invoices.metrics import OpenInvoices
 from services.invoices.workflow import Workflow
 from shared.service import ServiceRuntime
 
@@ -25,6 +26,8 @@ async def watch_inbox() -> None:
 
 
 runtime.background(watch_inbox)
+open_invoices = OpenInvoices(lambda: runtime.pool, runtime.clock)
+runtime.background(open_invoices.run)
 app = runtime.http_app(api.router, reference_api.router, title="Invoices service")
 app.state.runtime = runtime
 app.state.intake = intake

@@ -16,6 +16,8 @@ from shared.events.contracts import ContractNotified
 from shared.events.invoices import InvoiceCompleted, InvoiceReceived, InvoiceValidated, ServiceDoneRecorded
 from shared.events.payments import PaymentExecuted, PaymentFailed, PaymentOrdered
 
+INTAKE_CONCURRENCY = 4
+
 
 async def on_contract_notified(conn: asyncpg.Connection, decoded: Decoded) -> None:
     await store.upsert_contract_ref(conn, decoded.event, decoded.envelope.event_id)
@@ -42,7 +44,10 @@ def consumers(intake: Intake, workflow: Workflow) -> list[BatchConsumer]:
         IdempotentConsumer("invoices.approval", [InvoiceValidated.topic], {
             InvoiceValidated: on_ready_for_approval, ServiceDoneRecorded: on_ready_for_approval,
             InvoiceCompleted: on_ready_for_approval}),
-        RawRecordConsumer("invoices.inbound", ["invoices.inbound"], on_inbound_document),
+        # Documents are independent and each is received idempotently (keyed on its hash): a
+        # few at once, leaving pool connections to the other consumers of the service.
+        RawRecordConsumer("invoices.inbound", ["invoices.inbound"], on_inbound_document,
+                          concurrency=INTAKE_CONCURRENCY),
         IdempotentConsumer("invoices.payments", [PaymentOrdered.topic], {
             PaymentOrdered: payment.on_payment_ordered, PaymentExecuted: payment.on_payment_executed,
             PaymentFailed: payment.on_payment_failed}),

@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Callable
 from uuid import UUID, uuid4
 
 import asyncpg
 
-from services.invoices import store
+from services.invoices import metrics, store
 from services.invoices.domain.deadline import deadline_for
 from services.invoices.domain.intake import assess, business_key, duplicate_reason
 from shared.clock import PARIS, Clock
@@ -31,6 +32,7 @@ from shared.events.invoices import (
 )
 from shared.failpoints import failpoint
 from shared.logging import bind_event, get_logger
+from shared.metrics import counted_on_commit, on_commit
 from shared.outbox import append
 from shared.settings import Settings
 
@@ -63,16 +65,18 @@ class Intake:
             size_bytes=len(content), received_at=self.clock.now(),
         )
         envelope = new_envelope(event, producer=SERVICE, actor=actor or f"{channel}:{source}"[:200], clock=self.clock)
-        async with self.pool.acquire() as conn, conn.transaction():
-            if not await store.insert_received(conn, event, content, submitted_by=envelope.actor):
-                known = await store.invoice_by_sha256(conn, sha256)
-                return Receipt(known["invoice_id"], known["status"], already_received=True)
-            await append(conn, self.settings.topic(InvoiceReceived.topic), envelope)
-        with bind_event(envelope):
-            log.info("document received", channel=channel, source=source, size=len(content))
-        failpoint("intake.after_receipt")
-        async with self.pool.acquire() as conn, conn.transaction():
-            status = await self.decide(conn, envelope)
+        # One connection for both transactions: a pool checkout costs a round trip.
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                if not await store.insert_received(conn, event, content, submitted_by=envelope.actor):
+                    known = await store.invoice_by_sha256(conn, sha256)
+                    return Receipt(known["invoice_id"], known["status"], already_received=True)
+                await append(conn, self.settings.topic(InvoiceReceived.topic), envelope)
+            with bind_event(envelope):
+                log.info("document received", channel=channel, source=source, size=len(content))
+            failpoint("intake.after_receipt")
+            async with counted_on_commit(), conn.transaction():
+                status = await self.decide(conn, envelope, content)
         return Receipt(UUID(event.invoice_id), status, already_received=False)
 
     def deadline_of(self, received_at: datetime) -> PaymentDeadline:
@@ -82,16 +86,19 @@ class Intake:
         return PaymentDeadline(buyer_type=buyer_type, dgp_start=deadline.dgp_start, legal_due=deadline.legal_due,
                                ordonnateur_due=deadline.ordonnateur_due, target_due=deadline.target_due)
 
-    async def decide(self, conn: asyncpg.Connection, received: Envelope) -> str:
-        """Takes the intake decision for the invoice of ``received`` unless it was already taken."""
+    async def decide(self, conn: asyncpg.Connection, received: Envelope, content: bytes | None = None) -> str:
+        """Takes the intake decision for the invoice of ``received`` unless it was already taken.
+        ``content``: the document's bytes when the caller holds them (else read from the store)."""
         invoice_id = received.aggregate_id
         row = await store.lock_for_decision(conn, invoice_id)
         if row is None:
             raise LookupError(f"invoice {invoice_id} of {received.event_id} is not stored")
         if row["status"] != "received":
             return row["status"]
+        if content is None:
+            content = await store.document_of(conn, UUID(invoice_id))
         profile = self.settings.validation_profile
-        outcome = assess(row["content"], profile, self.settings.buyer_siret)
+        outcome = assess(content, profile, self.settings.buyer_siret)
         status, reasons, invoice = outcome.status, list(outcome.reasons), outcome.invoice
         key = business_key(invoice) if invoice is not None and status != "to_recycle" else None
         if key is not None:
@@ -121,6 +128,9 @@ class Intake:
             )
         envelope = new_envelope(event, producer=SERVICE, actor="intake", clock=self.clock, caused_by=received)
         await append(conn, self.settings.topic(event.topic), envelope)
+        # Counted here, once per invoice, where the format is known; the channel is the receipt's.
+        on_commit(partial(metrics.count_decision, received.payload.get("channel", "unknown"),
+                          invoice.format if invoice is not None else None, status, reasons))
         with bind_event(envelope):
             log.info("intake decision", status=status, rules=[r.rule for r in reasons][:20])
         return status

@@ -4,15 +4,18 @@ to the accountant or the bank), paid (« mise en paiement »: the legal delay en
 
 from __future__ import annotations
 
+from functools import partial
 from uuid import UUID
 
 import asyncpg
 
-from services.invoices import store
+from services.invoices import metrics, store
 from services.invoices.domain import lifecycle
 from services.invoices.workflow import NotFound, _invoice
+from shared.clock import PARIS
 from shared.events import Decoded
 from shared.events.payments import PaymentExecuted, PaymentFailed, PaymentOrdered
+from shared.metrics import on_commit
 
 
 async def _locked(conn: asyncpg.Connection, invoice_id: str):
@@ -45,6 +48,10 @@ async def on_payment_executed(conn: asyncpg.Connection, decoded: Decoded) -> Non
     await store.save_workflow(conn, row["invoice_id"], {
         "status": changed.state.value, "payment_order_id": event.order_id, "payment_ordered_on": event.ordered_on,
         "paid_on": event.executed_on, "paid_amount": event.amount, "paid_days_late": event.days_late})
+    # The legal delay ends on the « mise en paiement » (R2192-10); the payments service measured
+    # each leg of it (décret 2013-269 art. 12).
+    on_commit(partial(metrics.count_payment, row["received_at"].astimezone(PARIS).date(), event.executed_on,
+                      event.ordonnateur_days, event.accountant_days))
 
 
 async def on_payment_failed(conn: asyncpg.Connection, decoded: Decoded) -> None:

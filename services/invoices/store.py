@@ -32,26 +32,24 @@ async def invoice_by_sha256(conn: asyncpg.Connection, sha256: str) -> asyncpg.Re
 
 async def insert_received(conn: asyncpg.Connection, event: InvoiceReceived, content: bytes, *,
                           submitted_by: str) -> bool:
-    """Stores the document and its invoice; False when the same document is already stored."""
+    """Stores the document and its invoice (one statement); False when the same document is
+    already stored."""
     stored = await conn.execute(
-        "INSERT INTO documents (sha256, content, size_bytes, stored_at) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT (sha256) DO NOTHING",
-        event.sha256, content, event.size_bytes, event.received_at,
-    )
-    if not stored.endswith(" 1"):
-        return False
-    await conn.execute(
+        "WITH document AS (INSERT INTO documents (sha256, content, size_bytes, stored_at) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING RETURNING sha256) "
         "INSERT INTO invoices (invoice_id, document_sha256, channel, source, received_at, status, submitted_by) "
-        "VALUES ($1, $2, $3, $4, $5, 'received', $6)",
-        UUID(event.invoice_id), event.sha256, event.channel, event.source, event.received_at, submitted_by,
+        "SELECT $5, sha256, $6, $7, $4, 'received', $8 FROM document",
+        event.sha256, content, event.size_bytes, event.received_at,
+        UUID(event.invoice_id), event.channel, event.source, submitted_by,
     )
-    return True
+    return stored.endswith(" 1")
 
 
 async def lock_for_decision(conn: asyncpg.Connection, invoice_id: str) -> asyncpg.Record | None:
+    # Without the document: once decided (the usual case when an InvoiceReceived is read back)
+    # its bytes are not needed.
     return await conn.fetchrow(
-        "SELECT i.invoice_id, i.status, i.received_at, d.content FROM invoices i "
-        "JOIN documents d ON d.sha256 = i.document_sha256 WHERE i.invoice_id = $1 FOR UPDATE OF i",
+        "SELECT invoice_id, status, received_at FROM invoices WHERE invoice_id = $1 FOR UPDATE",
         UUID(invoice_id),
     )
 

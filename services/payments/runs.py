@@ -91,18 +91,19 @@ class PaymentRuns:
                                      order_count=len(lines), total=total, triggered_by=triggered_by)
             if scheduled:
                 await conn.execute("UPDATE payment_runs SET batch_id = $2 WHERE run_date = $1", today, batch_id)
-            for row, line in zip(rows, lines):
-                attempt = await store.mark_ordered(conn, row["payable_id"])
-                await store.insert_order(conn, order_id=line.order_id, payable_id=line.payable_id, attempt=attempt,
-                                         batch_id=batch_id, channel=channel, amount=line.amount,
-                                         payee_iban=line.payee_iban, ordered_on=today)
-                await self.scheduling.emit(conn, PaymentOrdered(
-                    payable_id=row["payable_id"], kind=row["kind"], invoice_id=row["invoice_id"],
-                    contract_id=row["contract_id"], order_id=line.order_id, attempt=attempt, batch_id=batch_id,
-                    channel=channel, file_sha256=sha256, amount=line.amount, ordered_on=today,
-                    requested_execution_date=execution_date, legal_due=row["legal_due"], target_due=row["target_due"],
-                    accountant_due=self.scheduling.accountant_due(today), urgent=row["urgent"],
-                ), actor=triggered_by, cause=_cause(row))
+            # A run orders every payable at once: a few statements for the batch, not a few per order.
+            attempts = await store.mark_all_ordered(conn, [row["payable_id"] for row in rows])
+            await store.insert_orders(conn, [
+                {"order_id": line.order_id, "payable_id": line.payable_id, "attempt": attempts[line.payable_id],
+                 "batch_id": batch_id, "channel": channel, "amount": line.amount, "payee_iban": line.payee_iban,
+                 "ordered_on": today} for line in lines])
+            await self.scheduling.emit_all(conn, [(PaymentOrdered(
+                payable_id=row["payable_id"], kind=row["kind"], invoice_id=row["invoice_id"],
+                contract_id=row["contract_id"], order_id=line.order_id, attempt=attempts[row["payable_id"]],
+                batch_id=batch_id, channel=channel, file_sha256=sha256, amount=line.amount, ordered_on=today,
+                requested_execution_date=execution_date, legal_due=row["legal_due"], target_due=row["target_due"],
+                accountant_due=self.scheduling.accountant_due(today), urgent=row["urgent"],
+            ), _cause(row)) for row, line in zip(rows, lines)], actor=triggered_by)
             failpoint("payments.run.before_commit")
         for line in lines:
             metrics.payment_orders.labels(channel, line.kind).inc()

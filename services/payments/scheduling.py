@@ -22,7 +22,7 @@ from shared.events.invoices import InvoiceApproved
 from shared.events.payments import PaymentExecuted
 from shared.events.reference import SupplierIbanChangeConfirmed, SupplierRegistered
 from shared.logging import get_logger
-from shared.outbox import append
+from shared.outbox import append, append_all
 from shared.settings import Settings
 
 SERVICE = "payments"
@@ -136,7 +136,15 @@ class Scheduling:
             log.info("held payable released", payable_id=payable.payable_id, order_on=str(placement.order_on))
 
     async def emit(self, conn: asyncpg.Connection, event, *, actor: str, cause: dict) -> Envelope:
-        envelope = new_envelope(event, producer=SERVICE, actor=actor, clock=self.clock,
-                                correlation_id=cause["correlation_id"], causation_id=cause["event_id"])
+        envelope = self._envelope(event, actor, cause)
         await append(conn, self.settings.topic(event.topic), envelope)
         return envelope
+
+    async def emit_all(self, conn: asyncpg.Connection, events: list[tuple[object, dict]], *, actor: str) -> None:
+        """``emit`` for several ``(event, cause)`` at once (a payment run's orders)."""
+        await append_all(conn, [(self.settings.topic(event.topic), self._envelope(event, actor, cause))
+                                for event, cause in events])
+
+    def _envelope(self, event, actor: str, cause: dict) -> Envelope:
+        return new_envelope(event, producer=SERVICE, actor=actor, clock=self.clock,
+                            correlation_id=cause["correlation_id"], causation_id=cause["event_id"])

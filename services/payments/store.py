@@ -157,6 +157,23 @@ async def insert_order(conn: asyncpg.Connection, *, order_id: str, payable_id: s
         order_id, payable_id, attempt, batch_id, channel, amount, payee_iban, ordered_on, status, executed_on)
 
 
+async def mark_all_ordered(conn: asyncpg.Connection, payable_ids: list[str]) -> dict[str, int]:
+    """``mark_ordered`` for several payables in one statement: the attempt number of each."""
+    return dict(await conn.fetch(
+        "UPDATE payables SET status = 'ordered', attempts = attempts + 1 WHERE payable_id = ANY($1::text[]) "
+        "RETURNING payable_id, attempts", payable_ids))
+
+
+async def insert_orders(conn: asyncpg.Connection, orders: list[dict]) -> None:
+    """``insert_order`` for several orders, pipelined in one round trip."""
+    await conn.executemany(
+        """INSERT INTO payment_orders (order_id, payable_id, attempt, batch_id, channel, amount, payee_iban,
+               ordered_on, status, executed_on)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ordered', NULL)""",
+        [(o["order_id"], o["payable_id"], o["attempt"], o["batch_id"], o["channel"], o["amount"], o["payee_iban"],
+          o["ordered_on"]) for o in orders])
+
+
 async def mark_ordered(conn: asyncpg.Connection, payable_id: str) -> int:
     return await conn.fetchval(
         "UPDATE payables SET status = 'ordered', attempts = attempts + 1 WHERE payable_id = $1 RETURNING attempts",
