@@ -6,17 +6,15 @@ outstanding amount is read from the database every ~15 s by ``Outstanding``.
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 from typing import Callable
 
 import asyncpg
 from prometheus_client import Counter, Gauge
 
-from shared.logging import get_logger
 from shared.metrics import REFRESH_SECONDS
+from shared.periodic import every
 
-log = get_logger("advances.metrics")
 
 advances_granted = Counter("advances_granted_total", "Advances granted on notified contracts")
 advances_granted_eur = Counter("advances_granted_eur_total", "Amount of the advances granted, EUR")
@@ -53,12 +51,5 @@ class Outstanding:
         advances_outstanding_eur.set(float(amount))
         return amount
 
-    async def run(self, every: float = REFRESH_SECONDS) -> None:
-        while True:
-            try:
-                await self.refresh()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the next round tries again
-                log.error("outstanding advances not refreshed", error=repr(exc))
-            await asyncio.sleep(every)
+    async def run(self, seconds: float = REFRESH_SECONDS) -> None:
+        await every(seconds, self.refresh, what="outstanding advances refresh")

@@ -7,7 +7,6 @@ service's clock: every replica exports the same numbers, and none is lost on a r
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Callable, get_args
@@ -19,10 +18,9 @@ from services.invoices.domain.lifecycle import State
 from services.invoices.formats import Format
 from shared.clock import PARIS, Clock
 from shared.events.invoices import Channel, Reason
-from shared.logging import get_logger
 from shared.metrics import REFRESH_SECONDS
+from shared.periodic import every
 
-log = get_logger("invoices.metrics")
 
 # Days from receipt to payment: the Region's 15-day target, the legal 30 days (R2192-10), then
 # how late; the same bands split the delay between the ordonnateur and the accountant.
@@ -173,16 +171,12 @@ class OpenInvoices:
         snapshot.publish()
         return snapshot
 
-    async def run(self, every: float = REFRESH_SECONDS) -> None:
-        while True:
-            try:
-                await self.refresh()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the next round tries again
-                # Stale numbers must not read as "nothing is late": without the series the
-                # InvoiceDeadlineMetricsMissing alert (absent) fires if the failure lasts.
-                open_by_days_left.clear()
-                open_by_stage.clear()
-                log.error("open-invoice gauges not refreshed", error=repr(exc))
-            await asyncio.sleep(every)
+    async def run(self, seconds: float = REFRESH_SECONDS) -> None:
+        await every(seconds, self.refresh, what="open-invoice gauges refresh", on_error=self._forget)
+
+    @staticmethod
+    def _forget(_: Exception) -> None:
+        # Stale numbers must not read as "nothing is late": without the series the
+        # InvoiceDeadlineMetricsMissing alert (absent) fires if the failure lasts.
+        open_by_days_left.clear()
+        open_by_stage.clear()

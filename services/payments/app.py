@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from services.payments import api, handlers, metrics
 from services.payments.confirmations import Confirmations
 from services.payments.runs import PaymentRuns
 from services.payments.scheduling import Scheduling, log as scheduling_log
+from shared.periodic import every
 from shared.service import ServiceRuntime
 
 
@@ -28,17 +28,13 @@ class Payments:
         """The scheduler: payment runs when due, files delivered, interest waiting for its rate
         assessed, gauges refreshed from the database."""
         await self.runs.dispatch()
-        while True:
-            try:
-                await self.confirmations.assess_pending()
-                await self.runs.tick()
-                await self.refresh_gauges()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the loop outlives a failed step; that step rolled back
-                scheduling_log.error("scheduler step failed", error=repr(exc))
-            await asyncio.sleep(min(self.settings.payment_poll_seconds,
-                                    self.settings.payment_run_every_seconds or float("inf")))
+        await every(min(self.settings.payment_poll_seconds, self.settings.payment_run_every_seconds or float("inf")),
+                    self.step, what="payment scheduler step")
+
+    async def step(self) -> None:
+        await self.confirmations.assess_pending()
+        await self.runs.tick()
+        await self.refresh_gauges()
 
     async def refresh_gauges(self) -> None:
         async with self.pool().acquire() as conn:
