@@ -13,7 +13,7 @@ from typing import Callable
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from prometheus_client import REGISTRY, Counter, Gauge
+from prometheus_client import Histogram, REGISTRY, Counter, Gauge
 
 from shared.logging import get_logger
 
@@ -22,6 +22,11 @@ _log = get_logger("metrics")
 
 events_published = Counter(
     "events_published_total", "Events published to Kafka by the outbox relay", ["event_type"]
+)
+outbox_publish_delay = Histogram(
+    "outbox_publish_delay_seconds",
+    "From an event's commit in the outbox to Kafka's acknowledgement of its publication",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 events_consumed = Counter(
     "events_consumed_total",

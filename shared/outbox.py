@@ -124,12 +124,14 @@ class OutboxRelay:
         # Only the prefix delivered without error is marked: the rest is retried in id order.
         done: list[int] = []
         error: BaseException | None = None
+        acknowledged = time.time()  # a technical latency, on the machines' clock like created_at
         for row, result in zip(rows, results):
             if isinstance(result, BaseException):
                 error = result
                 break
             done.append(row["id"])
             metrics.events_published.labels(row["event_type"]).inc()
+            metrics.outbox_publish_delay.observe(max(0.0, acknowledged - row["created_at"].timestamp()))
         failpoint("relay.after_send")
         if done:
             await conn.execute("UPDATE outbox SET published_at = now(), attempts = attempts + 1 "

@@ -345,11 +345,12 @@ def pipeline() -> dict:
                   "{{app_name}} {{handler}}"),
             unit=units.Seconds, width=8))
         .with_panel(graph(
-            "Publish time, 95th percentile",
-            query("histogram_quantile(0.95, sum by (le, app_name, destination) "
-                  "(rate(faststream_published_messages_duration_seconds_bucket[$__rate_interval])))",
-                  "{{app_name}} {{destination}}"),
-            unit=units.Seconds, width=8))
+            "Outbox to Kafka, 95th percentile",
+            query("histogram_quantile(0.95, sum by (le, job) "
+                  "(rate(outbox_publish_delay_seconds_bucket[$__rate_interval])))",
+                  "{{job}}"),
+            unit=units.Seconds, width=8,
+            description="From an event's commit with its state change to Kafka's acknowledgement."))
         .with_panel(graph(
             "Messages being processed",
             query("sum by (app_name, handler) (faststream_received_messages_in_process)",
@@ -391,13 +392,15 @@ def pipeline() -> dict:
         .with_panel(graph(
             "Messages not acknowledged, per second",
             query('sum by (app_name, handler, status) '
-                  '(rate(faststream_received_processed_messages_total{status!="acked"}[$__rate_interval]))',
+                  '(rate(faststream_received_processed_messages_total{status!="acked"}[$__rate_interval])) '
+                  'or on() vector(0)',
                   "{{app_name}} {{handler}} {{status}}"),
             unit=units.EventsPerSecond, width=8))
         .with_panel(graph(
             "Handler exceptions per second, by type",
             query("sum by (app_name, exception_type) "
-                  "(rate(faststream_received_processed_messages_exceptions_total[$__rate_interval]))",
+                  "(rate(faststream_received_processed_messages_exceptions_total[$__rate_interval])) "
+                  "or on() vector(0)",
                   "{{app_name}} {{exception_type}}"),
             unit=units.EventsPerSecond, width=8))
         .with_panel(graph(

@@ -40,7 +40,7 @@ CONTRACT_METRICS = {
     "dead_letter_records",
     "up", "ALERTS",
 }
-CONTRACT_HISTOGRAMS = {"invoice_payment_delay_days", "invoice_leg_delay_days"}
+CONTRACT_HISTOGRAMS = {"invoice_payment_delay_days", "invoice_leg_delay_days", "outbox_publish_delay_seconds"}
 
 REQUIRED_ALERTS = {
     "InvoiceDeadlineWarning": "warning", "InvoiceDeadlineCritical": "critical",
