@@ -5,6 +5,8 @@ identifiers and SIRET, and the building of the canonical models."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from lxml import etree
@@ -44,8 +46,16 @@ def group_locations(line: Terms, vat: Terms, allowance_charge: Terms) -> dict[st
 # --- building the canonical models -------------------------------------------------------------
 
 Model = TypeVar("Model", bound=BaseModel)
-_set = object.__setattr__
 _FIELD_NAMES: dict[type[BaseModel], frozenset[str]] = {}
+
+# What ``model_construct`` sets on an instance, set through the descriptors BaseModel declares
+# them with: object.__setattr__ finds the same descriptors after a type lookup, at half as
+# much again. BaseModel defines no __new__, so object.__new__ is what Model.__new__ is.
+_new = object.__new__
+_set_fields = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def built(model: type[Model], fields: dict[str, Any],
@@ -63,75 +73,133 @@ def built(model: type[Model], fields: dict[str, Any],
         given = _FIELD_NAMES.get(model)
         if given is None:
             given = _FIELD_NAMES[model] = frozenset(model.model_fields)
-    instance = model.__new__(model)
-    _set(instance, "__dict__", fields)
-    _set(instance, "__pydantic_fields_set__", set(given))
-    _set(instance, "__pydantic_extra__", None)
-    _set(instance, "__pydantic_private__", None)
+    instance = _new(model)
+    _set_fields(instance, fields)
+    _set_fields_set(instance, set(given))
+    _set_extra(instance, None)
+    _set_private(instance, None)
     return instance
 
 
-# The builders below read below one element at ``location``; the values they convert are
-# converted in the order of the fields, which is the order of ``unreadable_values``. Each reads
-# its terms with ``Terms.read_in_order``, in the order below, which the syntaxes declare.
+# The builders below read below each element, the n-th at ``location[n]``; the values they
+# convert are converted in the order of the fields, element after element, which is the order
+# of ``unreadable_values``. Each reads its terms with ``Terms.read_in_order``, in the order
+# below, which the syntaxes declare. They run once per line of every invoice, hence ``built``
+# and ``text`` written out, and an amount looked up first by its text as written
+# (``Values.decimals``): most repeat within a document, and a hit saves a call.
 
 LINE_ORDER = ("BT-126", "BT-153", "BT-129", "BT-131", "BT-151", "BT-152", "BT-146", "BT-148")
 VAT_ORDER = ("BT-118", "BT-119", "BT-116", "BT-117", "BT-120", "BT-121")
 ALLOWANCE_CHARGE_ORDER = ("indicator", "amount", "base_amount", "reason", "reason_code",
                           "vat_category", "vat_rate")
+_LINE_FIELDS = frozenset(Line.model_fields)
+_VAT_FIELDS = frozenset(VatBreakdown.model_fields)
 
 
-def line_of(terms: Terms, element: etree._Element, location: str, values: Values) -> Line:
-    id_, name, quantity, net_amount, category, rate, net_price, gross_price = (
-        terms.read_in_order(element))
-    decimal = values.decimal
-    return built(Line, {
-        "id": text(id_),
-        "name": text(name),
-        "quantity": decimal(quantity, "BT-129", location, terms),
-        "net_amount": decimal(net_amount, "BT-131", location, terms),
-        "vat_category": text(category),
-        "vat_rate": decimal(rate, "BT-152", location, terms),
-        "unit_code": quantity.get("unitCode") if quantity is not None else None,
-        "net_price": decimal(net_price, "BT-146", location, terms),
-        "gross_price": decimal(gross_price, "BT-148", location, terms),
-        "location": location,
-    })
+def lines_of(terms: Terms, elements: Iterable[etree._Element], location: str,
+             values: Values) -> list[Line]:
+    read, known, decimal = terms.read_in_order, values.decimals.get, values.decimal_text
+    locations = located(location)
+    lines = []
+    for index, element in enumerate(elements, start=1):
+        id_, name, quantity, amount, category, rate, net_price, gross_price = read(element)
+        at = locations[index] if index < len(locations) else f"{location}[{index}]"
+        if id_ is not None:
+            id_ = id_.text
+            id_ = (id_.strip() or None) if id_ else None
+        if name is not None:
+            name = name.text
+            name = (name.strip() or None) if name else None
+        unit_code = None
+        if quantity is not None:
+            unit_code = quantity.get("unitCode")
+            quantity = quantity.text
+            quantity = known(quantity) or decimal(quantity, "BT-129", at, terms)
+        if amount is not None:
+            amount = amount.text
+            amount = known(amount) or decimal(amount, "BT-131", at, terms)
+        if category is not None:
+            category = category.text
+            category = (category.strip() or None) if category else None
+        if rate is not None:
+            rate = rate.text
+            rate = known(rate) or decimal(rate, "BT-152", at, terms)
+        if net_price is not None:
+            net_price = net_price.text
+            net_price = known(net_price) or decimal(net_price, "BT-146", at, terms)
+        if gross_price is not None:
+            gross_price = gross_price.text
+            gross_price = known(gross_price) or decimal(gross_price, "BT-148", at, terms)
+        line = _new(Line)
+        _set_fields(line, {
+            "id": id_, "name": name, "quantity": quantity, "net_amount": amount,
+            "vat_category": category, "vat_rate": rate, "unit_code": unit_code,
+            "net_price": net_price, "gross_price": gross_price, "location": at,
+        })
+        _set_fields_set(line, set(_LINE_FIELDS))
+        _set_extra(line, None)
+        _set_private(line, None)
+        lines.append(line)
+    return lines
 
 
-def vat_of(terms: Terms, element: etree._Element, location: str, values: Values) -> VatBreakdown:
-    category, rate, taxable, tax, reason, reason_code = terms.read_in_order(element)
-    decimal = values.decimal
-    return built(VatBreakdown, {
-        "category": text(category),
-        "rate": decimal(rate, "BT-119", location, terms),
-        "taxable_amount": decimal(taxable, "BT-116", location, terms),
-        "tax_amount": decimal(tax, "BT-117", location, terms),
-        "exemption_reason": text(reason),
-        "exemption_reason_code": text(reason_code),
-        "location": location,
-    })
+def vat_breakdown_of(terms: Terms, elements: Iterable[etree._Element], location: str,
+                     values: Values) -> list[VatBreakdown]:
+    read, known, decimal = terms.read_in_order, values.decimals.get, values.decimal_text
+    breakdowns = []
+    for index, element in enumerate(elements, start=1):
+        category, rate, taxable, tax, reason, reason_code = read(element)
+        at = f"{location}[{index}]"
+        if rate is not None:
+            rate = rate.text
+            rate = known(rate) or decimal(rate, "BT-119", at, terms)
+        if taxable is not None:
+            taxable = taxable.text
+            taxable = known(taxable) or decimal(taxable, "BT-116", at, terms)
+        if tax is not None:
+            tax = tax.text
+            tax = known(tax) or decimal(tax, "BT-117", at, terms)
+        breakdown = _new(VatBreakdown)
+        _set_fields(breakdown, {
+            "category": text(category), "rate": rate, "taxable_amount": taxable,
+            "tax_amount": tax, "exemption_reason": text(reason),
+            "exemption_reason_code": text(reason_code), "location": at,
+        })
+        _set_fields_set(breakdown, set(_VAT_FIELDS))
+        _set_extra(breakdown, None)
+        _set_private(breakdown, None)
+        breakdowns.append(breakdown)
+    return breakdowns
 
 
-def allowance_charge_of(
-    terms: Terms, element: etree._Element, location: str, values: Values
-) -> AllowanceCharge:
-    indicator, amount, base_amount, reason, reason_code, category, rate = (
-        terms.read_in_order(element))
-    decimal = values.decimal
-    charge = values.indicator(indicator, "indicator", location, terms, "BG-20/BG-21")
-    term_of = _CHARGE_TERM if charge else _ALLOWANCE_TERM
-    return built(AllowanceCharge, {
-        "charge": charge,
-        "amount": decimal(amount, "amount", location, terms, term_of["amount"]),
-        "base_amount": decimal(base_amount, "base_amount", location, terms,
-                               term_of["base_amount"]),
-        "reason": text(reason),
-        "reason_code": text(reason_code),
-        "vat_category": text(category),
-        "vat_rate": decimal(rate, "vat_rate", location, terms, term_of["vat_rate"]),
-        "location": location,
-    })
+def allowances_charges_of(terms: Terms, elements: Iterable[etree._Element], location: str,
+                          values: Values) -> list[AllowanceCharge]:
+    read, decimal = terms.read_in_order, values.decimal
+    items = []
+    for index, element in enumerate(elements, start=1):
+        indicator, amount, base_amount, reason, reason_code, category, rate = read(element)
+        at = f"{location}[{index}]"
+        charge = values.indicator(indicator, "indicator", at, terms, "BG-20/BG-21")
+        term_of = _CHARGE_TERM if charge else _ALLOWANCE_TERM
+        items.append(built(AllowanceCharge, {
+            "charge": charge,
+            "amount": decimal(amount, "amount", at, terms, term_of["amount"]),
+            "base_amount": decimal(base_amount, "base_amount", at, terms,
+                                   term_of["base_amount"]),
+            "reason": text(reason),
+            "reason_code": text(reason_code),
+            "vat_category": text(category),
+            "vat_rate": decimal(rate, "vat_rate", at, terms, term_of["vat_rate"]),
+            "location": at,
+        }))
+    return items
+
+
+@lru_cache(maxsize=8)
+def located(location: str) -> tuple[str, ...]:
+    """``location[n]`` for the n of most invoices' lines (index 0 unused): the same strings for
+    every invoice, instead of formatting one per line each time."""
+    return ("", *(f"{location}[{index}]" for index in range(1, 201)))
 
 
 _TOTALS = {"line_total": "BT-106", "allowance_total": "BT-107", "charge_total": "BT-108",
@@ -143,11 +211,15 @@ def totals_of(found: dict[str, Any], terms: Terms, location: str, values: Values
               tax: etree._Element | None) -> Totals:
     """BG-22, read from the same terms in both syntaxes; ``tax`` is the BT-110 element chosen
     by ``amount_in_currency``."""
-    decimal = values.decimal
-    return built(Totals, {
-        name: decimal(tax if term == "BT-110" else found.get(term), term, location, terms)
-        for name, term in _TOTALS.items()
-    })
+    known, decimal, get = values.decimals.get, values.decimal_text, found.get
+    amounts = {}
+    for name, term in _TOTALS.items():
+        element = tax if term == "BT-110" else get(term)
+        if element is not None:
+            element = element.text
+            element = known(element) or decimal(element, term, location, terms)
+        amounts[name] = element
+    return built(Totals, amounts)
 
 
 def amount_in_currency(

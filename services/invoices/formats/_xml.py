@@ -116,7 +116,10 @@ class Terms:
     Why generated code: an XPath evaluation costs several microseconds in lxml, and a generic
     walk that looks each child up in the trie spends more time in Python calls, dict lookups
     and unpacking than in lxml; unrolled, a visit is little more than making the child's proxy
-    and its tag, which is what makes parsing keep up with the intake.
+    and its tag, which is what makes parsing keep up with the intake. The tag is about half
+    of a visit: lxml builds a new ``{namespace}name`` string each time it is asked for one
+    (some 1,200 machine instructions with the long UN/CEFACT namespaces), and no cheaper
+    way to tell an element's name exists in its API, nor a faster walk in XPath or XSLT.
 
     ``read(element)`` answers, for each term found below ``element``, its first element; for
     the terms listed in ``every``, the list of all its elements in document order. Given
@@ -205,12 +208,19 @@ def _reader_source(trie: dict[str, list], name: str, order: list[str] | None) ->
         pad = "    " * (2 * depth - 1)
         child = f"child{depth}"
         lines.append(f"{pad}for {child} in {parent}[:]:")
-        lines.append(f"{pad}    tag = {child}.tag")
         # The names of repeated elements (lines, breakdowns, identifiers) are compared first:
         # in a UBL invoice the lines are children of the root, after some twenty other names.
         branches = sorted(node.items(), key=lambda branch: not branch[1][1])
+        if len(branches) == 1:  # most elements on a path have one child of interest
+            tag = branches[0][0]
+            lines.append(f"{pad}    if {child}.tag == {tag!r}:")
+        else:
+            lines.append(f"{pad}    tag = {child}.tag")
         for position, (tag, (term, every, below)) in enumerate(branches):
-            lines.append(f"{pad}    {'if' if position == 0 else 'elif'} tag == {tag!r}:")
+            if position:
+                lines.append(f"{pad}    elif tag == {tag!r}:")
+            elif len(branches) > 1:
+                lines.append(f"{pad}    if tag == {tag!r}:")
             if term is not None:
                 store(f"{pad}        ", term, every, child)
             if below is not None:
@@ -258,15 +268,17 @@ class Values:
     is the location of an unreadable value.
     """
 
-    __slots__ = ("unreadable", "_decimals")
+    __slots__ = ("unreadable", "decimals")
 
     def __init__(self) -> None:
         self.unreadable: list[UnreadableValue] = []
         # Text → its Decimal, for this document: rates and quantities repeat from line to line,
         # and one Decimal per text saves converting it again and, to the validation that
         # groups lines by rate, hashing it again (a Decimal hashes slower than it parses).
-        # Decimals are immutable, so sharing one is invisible.
-        self._decimals: dict[str, Decimal] = {}
+        # Decimals are immutable, so sharing one is invisible. Both the text as written and
+        # the text stripped are keys, so that a reader may look ``element.text`` up before
+        # calling ``decimal``: a hit is the Decimal ``decimal`` would answer.
+        self.decimals: dict[str, Decimal] = {}
 
     def decimal(
         self, element: etree._Element | None, term: str, location: str, terms: Terms,
@@ -274,23 +286,32 @@ class Values:
     ) -> Decimal | None:
         if element is None:
             return None
-        raw = element.text
-        if raw is None:
+        return self.decimal_text(element.text, term, location, terms, label)
+
+    def decimal_text(
+        self, written: str | None, term: str, location: str, terms: Terms,
+        label: str | None = None,
+    ) -> Decimal | None:
+        """``decimal`` of an element whose text is ``written``."""
+        if written is None:
             return None
-        raw = raw.strip()
-        if not raw:
-            return None
-        value = self._decimals.get(raw)
+        value = self.decimals.get(written)
         if value is not None:
             return value
-        # ASCII digits with at most one dot, the usual form, are a decimal without running the
-        # regular expression: a third of the cost of a conversion.
-        if (raw.isascii() and raw.replace(".", "", 1).isdigit()) or _DECIMAL(raw):
-            value = self._decimals[raw] = Decimal(raw)
-            return value
-        self._unreadable(label or term, location, terms.paths[term], raw,
-                         "a decimal number with a dot, such as 1234.50")
-        return None
+        raw = written.strip()
+        if not raw:
+            return None
+        value = self.decimals.get(raw)
+        if value is None:
+            # ASCII digits with at most one dot, the usual form, are a decimal without running
+            # the regular expression: a third of the cost of a conversion.
+            if not ((raw.isascii() and raw.replace(".", "", 1).isdigit()) or _DECIMAL(raw)):
+                self._unreadable(label or term, location, terms.paths[term], raw,
+                                 "a decimal number with a dot, such as 1234.50")
+                return None
+            value = self.decimals[raw] = Decimal(raw)
+        self.decimals[written] = value
+        return value
 
     def date_102(
         self, element: etree._Element | None, term: str, location: str, terms: Terms

@@ -12,16 +12,16 @@ from services.invoices.formats._common import (
     LINE_ORDER,
     VAT_ORDER,
     absent_party,
-    allowance_charge_of,
+    allowances_charges_of,
     amount_in_currency,
     built,
     group_locations,
-    line_of,
+    lines_of,
     party,
     party_identifiers,
     postal_address,
     totals_of,
-    vat_of,
+    vat_breakdown_of,
 )
 from services.invoices.formats._xml import Terms, Values, text
 from shared.events.invoice_document import CanonicalInvoice, Party
@@ -162,20 +162,10 @@ def parse_cii(root: etree._Element, *, document_format: str) -> CanonicalInvoice
     delivery_date = values.date_102(get("BT-72"), "BT-72", _ROOT, _HEADER)
     period_start = values.date_102(get("BT-73"), "BT-73", _ROOT, _HEADER)
     period_end = values.date_102(get("BT-74"), "BT-74", _ROOT, _HEADER)
-    lines = [
-        line_of(_LINE, element, f"{_LINE_LOCATION}[{index}]", values)
-        for index, element in enumerate(get("BG-25", ()), start=1)
-    ]
-    vat_breakdown = [
-        vat_of(_VAT, element, f"{_VAT_LOCATION}[{index}]", values)
-        for index, element in enumerate(get("BG-23", ()), start=1)
-    ]
-    allowances_charges = [
-        allowance_charge_of(
-            _ALLOWANCE_CHARGE, element, f"{_ALLOWANCE_CHARGE_LOCATION}[{index}]", values
-        )
-        for index, element in enumerate(get("BG-20", ()), start=1)
-    ]
+    lines = lines_of(_LINE, get("BG-25", ()), _LINE_LOCATION, values)
+    vat_breakdown = vat_breakdown_of(_VAT, get("BG-23", ()), _VAT_LOCATION, values)
+    allowances_charges = allowances_charges_of(
+        _ALLOWANCE_CHARGE, get("BG-20", ()), _ALLOWANCE_CHARGE_LOCATION, values)
     totals = totals_of(found, _HEADER, _ROOT, values,
                        amount_in_currency(get("BT-110"), currency))
     return built(CanonicalInvoice, {

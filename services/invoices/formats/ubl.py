@@ -12,16 +12,16 @@ from services.invoices.formats._common import (
     LINE_ORDER,
     VAT_ORDER,
     absent_party,
-    allowance_charge_of,
+    allowances_charges_of,
     amount_in_currency,
     built,
     group_locations,
-    line_of,
+    lines_of,
     party,
     party_identifiers,
     postal_address,
     totals_of,
-    vat_of,
+    vat_breakdown_of,
 )
 from services.invoices.formats._xml import BlankTextNeeded, Terms, Values, text
 from shared.events.invoice_document import CanonicalInvoice, Party
@@ -187,20 +187,10 @@ def parse_ubl(
     delivery_date = values.iso_date(get("BT-72"), "BT-72", location, variant.header)
     period_start = values.iso_date(get("BT-73"), "BT-73", location, variant.header)
     period_end = values.iso_date(get("BT-74"), "BT-74", location, variant.header)
-    lines = [
-        line_of(variant.line_terms, element, f"{variant.line_location}[{index}]", values)
-        for index, element in enumerate(get("BG-25", ()), start=1)
-    ]
-    vat_breakdown = [
-        vat_of(_VAT, element, f"{variant.vat_location}[{index}]", values)
-        for index, element in enumerate(get("BG-23", ()), start=1)
-    ]
-    allowances_charges = [
-        allowance_charge_of(
-            _ALLOWANCE_CHARGE, element, f"{variant.allowance_charge_location}[{index}]", values
-        )
-        for index, element in enumerate(get("BG-20", ()), start=1)
-    ]
+    lines = lines_of(variant.line_terms, get("BG-25", ()), variant.line_location, values)
+    vat_breakdown = vat_breakdown_of(_VAT, get("BG-23", ()), variant.vat_location, values)
+    allowances_charges = allowances_charges_of(
+        _ALLOWANCE_CHARGE, get("BG-20", ()), variant.allowance_charge_location, values)
     totals = totals_of(found, variant.header, location, values,
                        amount_in_currency(get("BT-110"), currency))
     return built(CanonicalInvoice, {
