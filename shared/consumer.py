@@ -38,7 +38,19 @@ from shared.settings import Settings
 log = get_logger("consumer")
 
 Handler = Callable[[asyncpg.Connection, Decoded], Awaitable[None]]
+BatchHandler = Callable[[asyncpg.Connection, list[Decoded]], Awaitable[None]]
 RawHandler = Callable[[asyncpg.Pool, ConsumerRecord], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Batched:
+    """A handler that applies many events at once (a few set-based statements instead of a
+    few per event). It receives the batch's new events of its types in aggregate order, one
+    aggregate's events in the order they were published, and must give the same result as
+    applying them one at a time: when it fails, the batch is applied again event by event,
+    each in its own savepoint, calling it with a list of one."""
+
+    handler: BatchHandler
 
 INFRASTRUCTURE_ERRORS = (
     OSError,
@@ -153,7 +165,7 @@ class BatchConsumer(ABC):
 class IdempotentConsumer(BatchConsumer):
     """Applies domain events, each at most once per consumer (dedup on ``event_id``)."""
 
-    def __init__(self, name: str, topics: list[str], handlers: dict[type[Event], Handler]) -> None:
+    def __init__(self, name: str, topics: list[str], handlers: dict[type[Event], Handler | Batched]) -> None:
         super().__init__(name, topics)
         self.handlers = {model.event_type: handler for model, handler in handlers.items()}
         self.known_types = set(event_types())
@@ -220,39 +232,77 @@ class IdempotentConsumer(BatchConsumer):
             [r.partition for r, _ in wanted],
             [r.offset for r, _ in wanted],
         ))
+        new: list[tuple[ConsumerRecord, Decoded]] = []
         for record, decoded in wanted:
-            event_type = decoded.envelope.event_type
-            if decoded.envelope.event_id not in fresh:
-                metrics.on_commit(metrics.events_consumed.labels(event_type, "duplicate").inc)
-                continue
-            fresh.discard(decoded.envelope.event_id)
-            with bind_event(decoded.envelope):
-                started = time.perf_counter()
-                try:
-                    if letters is None:
-                        await self.handlers[event_type](conn, decoded)
-                    else:
-                        # The handler's own counts fall with its savepoint.
-                        async with metrics.counted_on_commit(), conn.transaction():
-                            await self.handlers[event_type](conn, decoded)
-                except INFRASTRUCTURE_ERRORS:
-                    raise
-                except Exception as exc:
-                    if letters is None:
-                        raise _HandlerFailed from exc
-                    # The effect was rolled back to its savepoint; forget the event so a
-                    # replay of the dead letter is applied.
-                    await conn.execute(
-                        "DELETE FROM processed_events WHERE consumer = $1 AND event_id = $2",
-                        self.name, decoded.envelope.event_id,
-                    )
-                    letters.append(Letter(record, "handler_failed", f"{type(exc).__name__}: {exc}"))
+            if decoded.envelope.event_id in fresh:
+                fresh.discard(decoded.envelope.event_id)
+                new.append((record, decoded))
+            else:
+                metrics.on_commit(metrics.events_consumed.labels(decoded.envelope.event_type, "duplicate").inc)
+        if letters is None:
+            for step in self._steps(new):
+                await self._run(conn, step)
+            return
+        for item in new:
+            try:
+                # The handler's own counts fall with its savepoint.
+                async with metrics.counted_on_commit(), conn.transaction():
+                    await self._run(conn, [item])
+            except INFRASTRUCTURE_ERRORS:
+                raise
+            except _HandlerFailed as failed:
+                record, decoded = item
+                # The effect was rolled back to its savepoint; forget the event so a replay of
+                # the dead letter is applied.
+                await conn.execute(
+                    "DELETE FROM processed_events WHERE consumer = $1 AND event_id = $2",
+                    self.name, decoded.envelope.event_id,
+                )
+                exc = failed.__cause__
+                letters.append(Letter(record, "handler_failed", f"{type(exc).__name__}: {exc}"))
+                with bind_event(decoded.envelope):
                     log.error("handler failed, event dead-lettered", consumer=self.name, outcome="dead_lettered",
-                              error=repr(exc), duration_ms=_ms_since(started))
-                    continue
-                metrics.on_commit(metrics.events_consumed.labels(event_type, "processed").inc)
-                log.info("event handled", consumer=self.name, outcome="processed",
-                         duration_ms=_ms_since(started))
+                              error=repr(exc))
+
+    def _steps(self, new: list[tuple[ConsumerRecord, Decoded]]) -> list[list[tuple[ConsumerRecord, Decoded]]]:
+        """The events in the order they are applied: each event of a plain handler alone, the
+        events of a batched handler together, where the first of them stands."""
+        steps: list[list[tuple[ConsumerRecord, Decoded]]] = []
+        together: dict[BatchHandler, list[tuple[ConsumerRecord, Decoded]]] = {}
+        for item in new:
+            handler = self.handlers[item[1].envelope.event_type]
+            if not isinstance(handler, Batched):
+                steps.append([item])
+            elif handler.handler in together:
+                together[handler.handler].append(item)
+            else:
+                together[handler.handler] = step = [item]
+                steps.append(step)
+        return steps
+
+    async def _run(self, conn: asyncpg.Connection, step: list[tuple[ConsumerRecord, Decoded]]) -> None:
+        """Applies one step (one event, or a batched handler's events); a handler's failure
+        other than an infrastructure error raises ``_HandlerFailed``."""
+        events = [decoded for _, decoded in step]
+        handler = self.handlers[events[0].envelope.event_type]
+        started = time.perf_counter()
+        try:
+            if isinstance(handler, Batched):
+                await handler.handler(conn, events)
+            else:
+                with bind_event(events[0].envelope):
+                    await handler(conn, events[0])
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:
+            raise _HandlerFailed from exc
+        # One line per event handled; a batched handler's time is shared among its events.
+        duration_ms = _ms_since(started) / len(events)
+        for decoded in events:
+            event_type = decoded.envelope.event_type
+            metrics.on_commit(metrics.events_consumed.labels(event_type, "processed").inc)
+            with bind_event(decoded.envelope):
+                log.info("event handled", consumer=self.name, outcome="processed", duration_ms=round(duration_ms, 2))
 
 
 class RawRecordConsumer(BatchConsumer):
