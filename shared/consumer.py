@@ -39,7 +39,7 @@ log = get_logger("consumer")
 
 Handler = Callable[[asyncpg.Connection, Decoded], Awaitable[None]]
 BatchHandler = Callable[[asyncpg.Connection, list[Decoded]], Awaitable[None]]
-RawHandler = Callable[[asyncpg.Pool, ConsumerRecord], Awaitable[None]]
+RawHandler = Callable[[list[ConsumerRecord]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -306,38 +306,33 @@ class IdempotentConsumer(BatchConsumer):
 
 
 class RawRecordConsumer(BatchConsumer):
-    """Hands each record (not an event: e.g. a raw supplier document) to a function that is
-    idempotent by itself, for instance keyed on the content's hash. A failure other than an
-    infrastructure error dead-letters that record only."""
+    """Hands the batch's records (not events: e.g. raw supplier documents) to a function that
+    takes them all at once and is idempotent by itself, for instance keyed on the content's
+    hash. When it fails (other than an infrastructure error), each record is handed to it
+    alone and only those that fail again are dead-lettered."""
 
-    def __init__(self, name: str, topics: list[str], handler: RawHandler, concurrency: int = 1) -> None:
+    def __init__(self, name: str, topics: list[str], handler: RawHandler) -> None:
         super().__init__(name, topics)
         self.handler = handler
-        # The records are independent of each other: up to this many are handled at once, so
-        # that their database round trips overlap instead of adding up.
-        self.concurrency = concurrency
 
     async def apply(self, records: tuple[ConsumerRecord, ...]) -> list[Letter]:
-        slots = asyncio.Semaphore(self.concurrency)
-
-        async def handle(record: ConsumerRecord) -> Letter | None:
-            async with slots:
-                try:
-                    await self.handler(self._pool(), record)
-                except INFRASTRUCTURE_ERRORS:
-                    raise
-                except Exception as exc:
-                    log.error("record handler failed, record dead-lettered", consumer=self.name, error=repr(exc))
-                    return Letter(record, "handler_failed", f"{type(exc).__name__}: {exc}")
-            return None
-
-        # Every record is tried before an infrastructure error rewinds the batch: what was
-        # handled is recognised as such when the batch is read again.
-        outcomes = await asyncio.gather(*(handle(record) for record in records), return_exceptions=True)
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-        return [letter for letter in outcomes if letter is not None]
+        try:
+            await self.handler(list(records))
+            return []
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:
+            log.warning("batch handler failed, records taken one by one", consumer=self.name, error=repr(exc))
+        letters = []
+        for record in records:
+            try:
+                await self.handler([record])
+            except INFRASTRUCTURE_ERRORS:
+                raise
+            except Exception as exc:
+                log.error("record handler failed, record dead-lettered", consumer=self.name, error=repr(exc))
+                letters.append(Letter(record, "handler_failed", f"{type(exc).__name__}: {exc}"))
+        return letters
 
 
 def _event_type_of(record: ConsumerRecord) -> str:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from uuid import UUID
 
 import asyncpg
@@ -26,55 +27,99 @@ async def upsert_contract_ref(conn: asyncpg.Connection, contract: ContractNotifi
     )
 
 
-async def invoice_by_sha256(conn: asyncpg.Connection, sha256: str) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT invoice_id, status FROM invoices WHERE document_sha256 = $1", sha256)
+async def invoices_by_sha256(conn: asyncpg.Connection, sha256s: list[str]) -> dict[str, asyncpg.Record]:
+    if not sha256s:
+        return {}
+    rows = await conn.fetch(
+        "SELECT document_sha256, invoice_id, status FROM invoices WHERE document_sha256 = ANY($1::text[])", sha256s)
+    return {row["document_sha256"]: row for row in rows}
 
 
-async def insert_received(conn: asyncpg.Connection, event: InvoiceReceived, content: bytes, *,
-                          submitted_by: str) -> bool:
-    """Stores the document and its invoice (one statement); False when the same document is
-    already stored."""
-    stored = await conn.execute(
-        "WITH document AS (INSERT INTO documents (sha256, content, size_bytes, stored_at) "
-        "VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING RETURNING sha256) "
+async def insert_received_all(conn: asyncpg.Connection,
+                              received: list[tuple[InvoiceReceived, bytes, str]]) -> set[str]:
+    """Stores ``(event, bytes, submitted by)`` documents with their invoices (one statement,
+    the bytes of one document given once); the SHA-256 of those stored now, the others being
+    stored already."""
+    if not received:
+        return set()
+    rows = await conn.fetch(
+        "WITH arrived AS (SELECT * FROM unnest($1::text[], $2::bytea[], $3::int[], $4::timestamptz[], $5::uuid[], "
+        "                 $6::text[], $7::text[], $8::text[]) "
+        "                 AS a (sha256, content, size_bytes, received_at, invoice_id, channel, source, submitted_by)), "
+        "document AS (INSERT INTO documents (sha256, content, size_bytes, stored_at) "
+        "             SELECT sha256, content, size_bytes, received_at FROM arrived "
+        "             ON CONFLICT (sha256) DO NOTHING RETURNING sha256) "
         "INSERT INTO invoices (invoice_id, document_sha256, channel, source, received_at, status, submitted_by) "
-        "SELECT $5, sha256, $6, $7, $4, 'received', $8 FROM document",
-        event.sha256, content, event.size_bytes, event.received_at,
-        UUID(event.invoice_id), event.channel, event.source, submitted_by,
+        "SELECT a.invoice_id, a.sha256, a.channel, a.source, a.received_at, 'received', a.submitted_by "
+        "FROM arrived a JOIN document d USING (sha256) RETURNING document_sha256",
+        [e.sha256 for e, _, _ in received], [content for _, content, _ in received],
+        [e.size_bytes for e, _, _ in received], [e.received_at for e, _, _ in received],
+        [UUID(e.invoice_id) for e, _, _ in received], [e.channel for e, _, _ in received],
+        [e.source for e, _, _ in received], [actor for _, _, actor in received],
     )
-    return stored.endswith(" 1")
+    return {row["document_sha256"] for row in rows}
 
 
-async def lock_for_decision(conn: asyncpg.Connection, invoice_id: str) -> asyncpg.Record | None:
+async def lock_for_decision(conn: asyncpg.Connection, invoice_ids: list[str]) -> dict[str, asyncpg.Record]:
+    """Locks the invoices (in id order, as every batch does) for their intake decision."""
     # Without the document: once decided (the usual case when an InvoiceReceived is read back)
     # its bytes are not needed.
-    return await conn.fetchrow(
-        "SELECT invoice_id, status, received_at FROM invoices WHERE invoice_id = $1 FOR UPDATE",
-        UUID(invoice_id),
+    rows = await conn.fetch(
+        "SELECT invoice_id, status, received_at FROM invoices WHERE invoice_id = ANY($1::uuid[]) "
+        "ORDER BY invoice_id FOR UPDATE",
+        [UUID(invoice_id) for invoice_id in invoice_ids],
     )
+    return {str(row["invoice_id"]): row for row in rows}
 
 
-async def holder_of(conn: asyncpg.Connection, business_key: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT invoice_id, received_at FROM invoices WHERE business_key = $1", business_key
-    )
+async def lock_keys(conn: asyncpg.Connection, keys: list[int]) -> None:
+    """Transaction advisory locks on ``keys``, taken in ascending order (no deadlock)."""
+    if keys:
+        await conn.execute(
+            "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY 1) keys",
+            keys)
 
 
-async def record_decision(
-    conn: asyncpg.Connection, invoice_id: str, *, status: str, profile: str, business_key: str | None,
-    canonical: dict | None, reasons: list[dict], warnings: list[dict], decided_at,
-    deadline: PaymentDeadline | None = None,
-) -> None:
-    invoice = canonical or {}
-    await conn.execute(
+async def holders_of(conn: asyncpg.Connection, business_keys: list[str]) -> dict[str, dict]:
+    if not business_keys:
+        return {}
+    rows = await conn.fetch(
+        "SELECT business_key, invoice_id, received_at FROM invoices WHERE business_key = ANY($1::text[])",
+        business_keys)
+    return {row["business_key"]: dict(row) for row in rows}
+
+
+@dataclass(frozen=True)
+class Decision:
+    invoice_id: str
+    status: str
+    profile: str
+    business_key: str | None
+    canonical: dict | None
+    reasons: list[dict]
+    warnings: list[dict]
+    decided_at: datetime
+    deadline: PaymentDeadline | None
+
+
+async def record_decisions(conn: asyncpg.Connection, decisions: list[Decision]) -> None:
+    await conn.executemany(
         """UPDATE invoices SET status = $2, profile = $3, business_key = $4, canonical = $5,
                reasons = $6, warnings = $7, decided_at = $8, format = $9, number = $10,
                seller_siret = $11, issue_date = $12, buyer_type = $13, dgp_start = $14,
                legal_due = $15, ordonnateur_due = $16, target_due = $17
            WHERE invoice_id = $1""",
-        UUID(invoice_id), status, profile, business_key,
-        json.dumps(canonical) if canonical is not None else None,
-        json.dumps(reasons), json.dumps(warnings), decided_at,
+        [_decision_values(d) for d in decisions],
+    )
+
+
+def _decision_values(decision: Decision) -> tuple:
+    invoice = decision.canonical or {}
+    deadline = decision.deadline
+    return (
+        UUID(decision.invoice_id), decision.status, decision.profile, decision.business_key,
+        json.dumps(decision.canonical) if decision.canonical is not None else None,
+        json.dumps(decision.reasons), json.dumps(decision.warnings), decision.decided_at,
         invoice.get("format"), invoice.get("number"),
         (invoice.get("seller") or {}).get("siret"),
         date.fromisoformat(invoice["issue_date"]) if invoice.get("issue_date") else None,
@@ -102,6 +147,13 @@ async def document_of(conn: asyncpg.Connection, invoice_id: UUID) -> bytes | Non
         "SELECT d.content FROM invoices i JOIN documents d ON d.sha256 = i.document_sha256 "
         "WHERE i.invoice_id = $1", invoice_id,
     )
+
+
+async def documents_of(conn: asyncpg.Connection, invoice_ids: list[UUID]) -> dict[str, bytes]:
+    rows = await conn.fetch(
+        "SELECT i.invoice_id, d.content FROM invoices i JOIN documents d ON d.sha256 = i.document_sha256 "
+        "WHERE i.invoice_id = ANY($1::uuid[])", invoice_ids)
+    return {str(row["invoice_id"]): row["content"] for row in rows}
 
 
 async def lock_invoice(conn: asyncpg.Connection, invoice_id: UUID) -> asyncpg.Record | None:

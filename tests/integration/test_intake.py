@@ -173,6 +173,31 @@ async def test_kafka_inbound_documents_are_received_like_the_others(region, serv
     assert all(r["channel"] == "kafka" for r in rows)
 
 
+async def test_one_inbound_batch_sees_its_own_resends_and_duplicates(region, services):
+    ns = region
+    first, same_number = cii(number="F-2026-0410"), ubl(number="F-2026-0410")
+    # Produced before the service starts: read back as one batch.
+    await produce(ns, "invoices.inbound", [first, first, same_number, b"%PDF-1.4 garbage", cii(number="F-2026-0411")],
+                  key=b"gateway-1")
+    await services.start("invoices")
+    db = await admin_connection(ns)
+    try:
+        rows = await eventually(lambda: _decided(db, 4))
+        assert await db.fetchval("SELECT count(*) FROM invoices.invoices") == 4
+        holder = await db.fetchval("SELECT invoice_id FROM invoices.invoices WHERE format = 'cii' "
+                                   "AND number = 'F-2026-0410'")
+        duplicate = await db.fetchrow("SELECT status, reasons FROM invoices.invoices WHERE format = 'ubl'")
+    finally:
+        await db.close()
+    assert sorted((r["number"] or "", r["status"]) for r in rows) == [
+        ("", "rejected"), ("F-2026-0410", "rejected"), ("F-2026-0410", "validated"), ("F-2026-0411", "validated")]
+    reasons = json.loads(duplicate["reasons"])
+    assert duplicate["status"] == "rejected" and reasons[0]["rule"] == "FR-DUPLICATE"
+    assert str(holder) in reasons[0]["message"]
+    events = [decode(r.value).envelope.event_type for r in await read_topic(ns, "invoices.events")]
+    assert sorted(events) == ["InvoiceReceived"] * 4 + ["InvoiceRejected"] * 2 + ["InvoiceValidated"] * 2
+
+
 async def _decided(db, count):
     rows = await db.fetch("SELECT number, status, channel FROM invoices.invoices WHERE status <> 'received'")
     return rows if len(rows) >= count else None
