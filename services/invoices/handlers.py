@@ -24,8 +24,8 @@ def consumers(intake: Intake, workflow: Workflow) -> list[BatchConsumer]:
     async def on_invoices_received(conn: asyncpg.Connection, events: list[Decoded]) -> None:
         await intake.decide_all(conn, [(decoded.envelope, None, None) for decoded in events])
 
-    async def on_ready_for_approval(conn: asyncpg.Connection, decoded: Decoded) -> None:
-        await workflow.consider_automatic_approval(conn, UUID(decoded.envelope.aggregate_id))
+    async def on_ready_for_approval(conn: asyncpg.Connection, events: list[Decoded]) -> None:
+        await workflow.consider_automatic_approvals(conn, [UUID(decoded.envelope.aggregate_id) for decoded in events])
 
     async def on_inbound_documents(records: list[ConsumerRecord]) -> None:
         arrivals = []
@@ -35,6 +35,8 @@ def consumers(intake: Intake, workflow: Workflow) -> list[BatchConsumer]:
             arrivals.append(Arrival(record.value or b"", "kafka", source))
         await intake.receive_all(arrivals)
 
+    ready_for_approval = Batched(on_ready_for_approval)
+    payment_events = Batched(payment.on_payment_events)
     return [
         IdempotentConsumer("invoices.contracts", [ContractNotified.topic],
                            {ContractNotified: on_contract_notified}),
@@ -42,12 +44,11 @@ def consumers(intake: Intake, workflow: Workflow) -> list[BatchConsumer]:
                            {InvoiceReceived: Batched(on_invoices_received)}),
         # Each event after which an invoice may have become approvable without a person.
         IdempotentConsumer("invoices.approval", [InvoiceValidated.topic], {
-            InvoiceValidated: on_ready_for_approval, ServiceDoneRecorded: on_ready_for_approval,
-            InvoiceCompleted: on_ready_for_approval}),
+            InvoiceValidated: ready_for_approval, ServiceDoneRecorded: ready_for_approval,
+            InvoiceCompleted: ready_for_approval}),
         # Documents are independent and each is received idempotently (keyed on its hash): the
         # whole batch is stored in one transaction and decided in a second one.
         RawRecordConsumer("invoices.inbound", ["invoices.inbound"], on_inbound_documents),
         IdempotentConsumer("invoices.payments", [PaymentOrdered.topic], {
-            PaymentOrdered: payment.on_payment_ordered, PaymentExecuted: payment.on_payment_executed,
-            PaymentFailed: payment.on_payment_failed}),
+            PaymentOrdered: payment_events, PaymentExecuted: payment_events, PaymentFailed: payment_events}),
     ]

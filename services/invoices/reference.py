@@ -337,27 +337,39 @@ async def approval_references(
     conn: asyncpg.Connection, *, seller_siret: str | None, engagement_number: str | None
 ) -> ApprovalReferences:
     """Reads, in the caller's transaction, the supplier, the engagement and the IBAN waiting
-    for confirmation that the approval of an invoice depends on (one query: every invoice
-    approved pays this round trip)."""
-    row = await conn.fetchrow(
-        """SELECT s.siret, s.name, s.sme, s.iban, c.new_iban AS pending_iban, e.number,
+    for confirmation that the approval of an invoice depends on."""
+    return (await approval_references_all(conn, [(seller_siret, engagement_number)]))[0]
+
+
+async def approval_references_all(
+    conn: asyncpg.Connection, invoices: list[tuple[str | None, str | None]]
+) -> list[ApprovalReferences]:
+    """``approval_references`` of each ``(seller SIRET, engagement number)``, in one query."""
+    rows = await conn.fetch(
+        """SELECT q.i, s.siret, s.name, s.sme, s.iban, c.new_iban AS pending_iban, e.number,
                   e.supplier_siret AS engagement_siret, e.amount, e.remaining, e.service_done_automatic
-           FROM (SELECT 1) AS one
-           LEFT JOIN suppliers s ON s.siret = $1
+           FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS q (siret, number, i)
+           LEFT JOIN suppliers s ON s.siret = q.siret
            LEFT JOIN supplier_iban_changes c ON c.siret = s.siret AND c.status = 'pending'
-           LEFT JOIN engagements e ON e.number = $2""",
-        seller_siret or None, engagement_number or None)
-    supplier = engagement = None
-    if row["siret"] is not None:
-        supplier = SupplierView(row["siret"], row["name"], row["sme"], row["iban"])
-    if row["number"] is not None:
-        engagement = EngagementView(row["number"], row["engagement_siret"], row["amount"], row["remaining"],
-                                    row["service_done_automatic"])
-    return ApprovalReferences(supplier, engagement, row["pending_iban"])
+           LEFT JOIN engagements e ON e.number = q.number
+           ORDER BY q.i""",
+        [siret or None for siret, _ in invoices], [number or None for _, number in invoices])
+    references = []
+    for row in rows:
+        supplier = engagement = None
+        if row["siret"] is not None:
+            supplier = SupplierView(row["siret"], row["name"], row["sme"], row["iban"])
+        if row["number"] is not None:
+            engagement = EngagementView(row["number"], row["engagement_siret"], row["amount"], row["remaining"],
+                                        row["service_done_automatic"])
+        references.append(ApprovalReferences(supplier, engagement, row["pending_iban"]))
+    return references
 
 
-async def consume_commitment(conn: asyncpg.Connection, number: str, amount: Decimal) -> None:
-    """An approved invoice uses its engagement's credit. A person may approve beyond what is
-    left (the automatic rule never does); the remaining credit then stops at zero."""
-    await conn.execute(
-        "UPDATE engagements SET remaining = GREATEST(remaining - $2, 0) WHERE number = $1", number, amount)
+async def consume_commitments(conn: asyncpg.Connection, uses: list[tuple[str, Decimal]]) -> None:
+    """Approved invoices use their engagements' credit, ``(number, amount)`` in order. A person
+    may approve beyond what is left (the automatic rule never does); the remaining credit then
+    stops at zero."""
+    if uses:
+        await conn.executemany(
+            "UPDATE engagements SET remaining = GREATEST(remaining - $2, 0) WHERE number = $1", uses)

@@ -160,12 +160,27 @@ async def lock_invoice(conn: asyncpg.Connection, invoice_id: UUID) -> asyncpg.Re
     return await conn.fetchrow("SELECT * FROM invoices WHERE invoice_id = $1 FOR UPDATE", invoice_id)
 
 
+async def lock_invoices(conn: asyncpg.Connection, invoice_ids: list[UUID]) -> list[asyncpg.Record]:
+    """Locks the invoices in id order (every batch takes its locks in this order: two batches
+    sharing invoices cannot deadlock)."""
+    return await conn.fetch("SELECT * FROM invoices WHERE invoice_id = ANY($1::uuid[]) ORDER BY invoice_id FOR UPDATE",
+                            invoice_ids)
+
+
 async def save_workflow(conn: asyncpg.Connection, invoice_id: UUID, changes: dict) -> None:
     """Writes the given workflow columns (names come from the workflow module, never from input)."""
-    columns = list(changes)
-    assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(columns, start=2))
-    await conn.execute(f"UPDATE invoices SET {assignments} WHERE invoice_id = $1",
-                       invoice_id, *(changes[c] for c in columns))
+    await save_workflow_all(conn, [(invoice_id, changes)])
+
+
+async def save_workflow_all(conn: asyncpg.Connection, changes: list[tuple[UUID, dict]]) -> None:
+    """Writes each invoice's workflow columns: one pipelined round trip per set of columns
+    (names come from the workflow module, never from input)."""
+    shapes: dict[tuple[str, ...], list[tuple]] = {}
+    for invoice_id, columns in changes:
+        shapes.setdefault(tuple(columns), []).append((invoice_id, *columns.values()))
+    for columns, rows in shapes.items():
+        assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(columns, start=2))
+        await conn.executemany(f"UPDATE invoices SET {assignments} WHERE invoice_id = $1", rows)
 
 
 async def list_invoices(conn: asyncpg.Connection, *, status: str | None, seller_siret: str | None,

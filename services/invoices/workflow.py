@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Callable
@@ -17,13 +17,13 @@ from uuid import UUID
 import asyncpg
 
 from services.invoices import reference, store
-from services.invoices.domain.approval import ApprovalDecision, auto_approval
+from services.invoices.domain.approval import auto_approval
 from services.invoices.domain import lifecycle
 from services.invoices.domain.deadline import Interruption, deadline_for
 from services.invoices.domain.lifecycle import State
 from shared.auth import User
 from shared.clock import PARIS, Clock
-from shared.events import Event, new_envelope
+from shared.events import Envelope, Event, new_envelope
 from shared.events.invoices import (
     InvoiceApproved,
     InvoiceCompleted,
@@ -33,7 +33,7 @@ from shared.events.invoices import (
     ServiceDoneRecorded,
 )
 from shared.money import to_cents
-from shared.outbox import append
+from shared.outbox import append, append_all
 from shared.settings import Settings
 
 SERVICE = "invoices"
@@ -52,6 +52,32 @@ class InvalidDate(ValueError):
     pass
 
 
+@dataclass
+class Changes:
+    """What one or many workflow actions change, written at the end in a few statements: the
+    invoices' columns (one UPDATE per invoice, the columns of its actions merged in order), the
+    engagements' credit used, and the events in the order the actions emitted them."""
+
+    columns: dict[UUID, dict] = field(default_factory=dict)
+    credits: list[tuple[str, Decimal]] = field(default_factory=list)
+    events: list[tuple[Event, str]] = field(default_factory=list)
+
+    def write(self, invoice_id: UUID, columns: dict) -> None:
+        self.columns.setdefault(invoice_id, {}).update(columns)
+
+    def commit_credit(self, engagement: str, amount: Decimal) -> None:
+        self.credits.append((engagement, amount))
+
+    def emit(self, event: Event, actor: str) -> None:
+        self.events.append((event, actor))
+
+    async def save(self, conn: asyncpg.Connection, workflow: Workflow) -> None:
+        await store.save_workflow_all(conn, list(self.columns.items()))
+        await reference.consume_commitments(conn, self.credits)
+        await append_all(conn, [(workflow.settings.topic(event.topic), workflow.envelope(event, actor))
+                                for event, actor in self.events])
+
+
 @dataclass(frozen=True)
 class Workflow:
     pool_of: Callable[[], asyncpg.Pool]
@@ -63,60 +89,74 @@ class Workflow:
         if on > self.clock.today():
             raise InvalidDate(f"the service cannot be certified done on {on}, a day still to come")
         async with self._locked(invoice_id) as (conn, row, invoice):
-            return (await self._service_done(conn, row, invoice, on, user.name))["status"]
+            changes = Changes()
+            status = self._service_done(changes, row, invoice, on, user.name)["status"]
+            await changes.save(conn, self)
+            return status
 
     async def approve(self, invoice_id: UUID, user: User) -> str:
         async with self._locked(invoice_id) as (conn, row, invoice):
-            return await self._approve(conn, row, invoice, user.name, automatic=False)
+            changes = Changes()
+            status = self._approve(changes, row, invoice, user.name, automatic=False)
+            await changes.save(conn, self)
+            return status
 
-    async def consider_automatic_approval(self, conn: asyncpg.Connection, invoice_id: UUID) -> ApprovalDecision | None:
-        """Approves without a person when every condition holds (service done, or an engagement
-        that certifies it itself; known engagement of the same supplier with enough credit left;
-        the registered IBAN, not one awaiting its second confirmation; under the threshold).
-        Otherwise records why the invoice waits for a person. None when the invoice is not
-        (or no longer) waiting for an approval."""
-        row = await store.lock_invoice(conn, invoice_id)
-        if row is None or row["status"] not in (State.VALIDATED, State.SERVICE_DONE, State.COMPLETED):
-            return None
-        canonical = _canonical(row)
-        references = await reference.approval_references(
-            conn, seller_siret=(canonical.get("seller") or {}).get("siret"),
-            engagement_number=canonical.get("purchase_order_reference"))
-        engagement = references.engagement
-        service_done = row["service_done_on"] is not None
-        decision = auto_approval(
-            invoice_amount=_amount(canonical), invoice_iban=canonical.get("payee_iban"),
-            seller_siret=(canonical.get("seller") or {}).get("siret"),
-            engagement_number=canonical.get("purchase_order_reference"), engagement=engagement,
-            supplier=references.supplier, pending_iban=references.pending_iban,
-            service_done=service_done, threshold=self.settings.approval_threshold,
-        )
-        waits_for = {"approval_waits_for": json.dumps(
-            [{"rule": rule, "reason": reason} for rule, reason in zip(decision.rules, decision.reasons)])}
-        if not decision.automatic:
-            await store.save_workflow(conn, invoice_id, waits_for)
-            return decision
-        invoice = _invoice(row)
-        if not service_done:
-            # The engagement certifies the service itself (e.g. a subscription): record it first.
-            # The row locked above, with the columns just written, is the invoice as it now is.
-            row = {**row, **await self._service_done(conn, row, invoice, self.clock.today(), AUTOMATIC)}
-            invoice = _invoice(row)
-        await self._approve(conn, row, invoice, AUTOMATIC, automatic=True, also=waits_for)
-        return decision
+    async def consider_automatic_approvals(self, conn: asyncpg.Connection, invoice_ids: list[UUID]) -> None:
+        """Approves without a person each invoice for which every condition holds (service
+        done, or an engagement that certifies it itself; known engagement of the same supplier
+        with enough credit left; the registered IBAN, not one awaiting its second confirmation;
+        under the threshold). Otherwise records why the invoice waits for a person. Invoices
+        not (or no longer) waiting for an approval are left as they are.
 
-    async def _service_done(self, conn, row, invoice, on: date, actor: str) -> dict:
+        The invoices are taken in id order, as one at a time would: an engagement's credit used
+        by one is no longer there for the next."""
+        rows = [row for row in await store.lock_invoices(conn, sorted(set(invoice_ids)))
+                if row["status"] in (State.VALIDATED, State.SERVICE_DONE, State.COMPLETED)]
+        if not rows:
+            return
+        canonicals = [_canonical(row) for row in rows]
+        references = await reference.approval_references_all(conn, [
+            ((c.get("seller") or {}).get("siret"), c.get("purchase_order_reference")) for c in canonicals])
+        engagements = {ref.engagement.number: ref.engagement for ref in references if ref.engagement is not None}
+        changes = Changes()
+        for row, canonical, refs in zip(rows, canonicals, references):
+            engagement = engagements.get(refs.engagement.number) if refs.engagement is not None else None
+            service_done = row["service_done_on"] is not None
+            decision = auto_approval(
+                invoice_amount=_amount(canonical), invoice_iban=canonical.get("payee_iban"),
+                seller_siret=(canonical.get("seller") or {}).get("siret"),
+                engagement_number=canonical.get("purchase_order_reference"), engagement=engagement,
+                supplier=refs.supplier, pending_iban=refs.pending_iban,
+                service_done=service_done, threshold=self.settings.approval_threshold,
+            )
+            waits_for = {"approval_waits_for": json.dumps(
+                [{"rule": rule, "reason": reason} for rule, reason in zip(decision.rules, decision.reasons)])}
+            if not decision.automatic:
+                changes.write(row["invoice_id"], waits_for)
+                continue
+            if not service_done:
+                # The engagement certifies the service itself (e.g. a subscription): recorded
+                # first; the row with the columns it wrote is the invoice as it now is.
+                row = {**row, **self._service_done(changes, row, _invoice(row), self.clock.today(), AUTOMATIC)}
+            self._approve(changes, row, _invoice(row), AUTOMATIC, automatic=True, also=waits_for)
+            if engagement is not None:
+                engagements[engagement.number] = replace(
+                    engagement, remaining=max(engagement.remaining - _amount(canonical), Decimal("0")))
+        await changes.save(conn, self)
+
+    def _service_done(self, changes: Changes, row, invoice, on: date, actor: str) -> dict:
         """Records the service done; the columns it wrote."""
         changed = lifecycle.record_service_done(invoice, on)
         deadline = self._deadline(row, service_done_on=on)
         columns = {"status": changed.state.value, "service_done_on": on, "service_done_by": actor,
                    **_deadline_columns(deadline)}
-        await store.save_workflow(conn, row["invoice_id"], columns)
-        await self._emit(conn, ServiceDoneRecorded(invoice_id=str(row["invoice_id"]), service_done_on=on,
-                                                   deadline=deadline), actor)
+        changes.write(row["invoice_id"], columns)
+        changes.emit(ServiceDoneRecorded(invoice_id=str(row["invoice_id"]), service_done_on=on,
+                                         deadline=deadline), actor)
         return columns
 
-    async def _approve(self, conn, row, invoice, actor: str, *, automatic: bool, also: dict | None = None) -> str:
+    def _approve(self, changes: Changes, row, invoice, actor: str, *, automatic: bool,
+                 also: dict | None = None) -> str:
         """``also``: more columns to write with the approval's."""
         changed = lifecycle.approve(invoice)
         canonical = _canonical(row)
@@ -125,11 +165,11 @@ class Workflow:
             self._check_duties(row, actor, amount)
         deadline = self._deadline(row, service_done_on=row["service_done_on"])
         engagement = canonical.get("purchase_order_reference")
-        await store.save_workflow(conn, row["invoice_id"], {
+        changes.write(row["invoice_id"], {
             "status": changed.state.value, "approved_by": actor, "approved_at": self.clock.now(), **(also or {})})
         if engagement:
-            await reference.consume_commitment(conn, engagement, amount)
-        await self._emit(conn, InvoiceApproved(
+            changes.commit_credit(engagement, amount)
+        changes.emit(InvoiceApproved(
             invoice_id=str(row["invoice_id"]), amount=amount, currency=canonical.get("currency") or "EUR",
             seller_siret=(canonical.get("seller") or {}).get("siret"),
             seller_name=(canonical.get("seller") or {}).get("name"), invoice_number=canonical.get("number"),
@@ -207,9 +247,10 @@ class Workflow:
                                ordonnateur_due=deadline.ordonnateur_due, target_due=deadline.target_due)
 
     async def _emit(self, conn: asyncpg.Connection, event: Event, actor: str) -> None:
-        envelope = new_envelope(event, producer=SERVICE, actor=actor, clock=self.clock,
-                                correlation_id=event.aggregate_id)
-        await append(conn, self.settings.topic(event.topic), envelope)
+        await append(conn, self.settings.topic(event.topic), self.envelope(event, actor))
+
+    def envelope(self, event: Event, actor: str) -> Envelope:
+        return new_envelope(event, producer=SERVICE, actor=actor, clock=self.clock, correlation_id=event.aggregate_id)
 
 
 def _amount(canonical: dict) -> Decimal:

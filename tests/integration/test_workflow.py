@@ -6,7 +6,7 @@ import pytest
 
 from deploy.simulators.suppliers import cii
 from shared.events import decode
-from tests.support import eventually, read_topic, token
+from tests.support import eventually, produce, read_topic, token
 
 pytestmark = pytest.mark.integration
 
@@ -184,6 +184,46 @@ async def test_invoices_are_approved_automatically_only_when_every_condition_hol
     assert approval.event.automatic is True and approval.envelope.actor == "invoices.auto-approval"
     engagement = (await api.call("GET", f"/engagements/{ENGAGEMENT}", *admin)).json()
     assert engagement["remaining"] == "41292.54"  # 50 000.00 − 8 707.46
+
+
+async def test_invoices_approved_together_share_their_engagement_credit_as_one_by_one(ns, services):
+    from decimal import Decimal
+
+    from deploy.simulators.suppliers import SELLER_IBAN, SELLER_NAME, SELLER_SIRET
+    from services.invoices.formats import parse
+
+    invoices = await services.start("invoices", INVOICING_CLOCK=MARCH_2)
+    api = Api(ns, services.url("invoices"))
+    admin = ("root", ["admin"])
+    documents = [cii(number=f"F-SHARE-{i}", lines=2, engagement="EJ-SHARE") for i in range(3)]
+    amount = parse(documents[0]).totals.payable
+    assert {parse(d).totals.payable for d in documents} == {amount}
+    assert (await api.call("POST", "/suppliers", *admin, json={
+        "siret": SELLER_SIRET, "name": SELLER_NAME, "sme": True, "iban": SELLER_IBAN})).status_code == 201
+    credit = amount * Decimal("2.5")
+    assert (await api.call("POST", "/engagements", *admin, json={
+        "number": "EJ-SHARE", "supplier_siret": SELLER_SIRET, "amount": str(credit),
+        "service_done_automatic": True})).status_code == 201
+    invoices.stop()
+    # Waiting on the inbound topic while the service is down: received, decided and considered
+    # for approval together.
+    await produce(ns, "invoices.inbound", documents, key=b"gateway-1")
+    await services.start("invoices", INVOICING_CLOCK=MARCH_2)
+
+    async def settled():
+        rows = (await api.call("GET", "/invoices?limit=10", "bob", ["approver"])).json()["invoices"]
+        details = [(await api.call("GET", f"/invoices/{r['invoice_id']}", "bob", ["approver"])).json() for r in rows]
+        decided = [d for d in details if d["status"] == "approved" or d["approval_waits_for"]]
+        return details if len(details) == 3 and len(decided) == 3 else None
+
+    details = await eventually(settled)
+    approved = sorted(d["invoice_id"] for d in details if d["status"] == "approved")
+    waiting = [d for d in details if d["status"] != "approved"]
+    # Taken in id order: the two first ids use the credit, the third waits for a person.
+    assert approved == sorted(d["invoice_id"] for d in details)[:2]
+    assert [w["rule"] for w in waiting[0]["approval_waits_for"]] == ["above_remaining_commitment"]
+    engagement = (await api.call("GET", "/engagements/EJ-SHARE", *admin)).json()
+    assert Decimal(engagement["remaining"]) == credit - 2 * amount
 
 
 async def _waits(api, invoice_id):
