@@ -165,9 +165,13 @@ class BatchConsumer(ABC):
 class IdempotentConsumer(BatchConsumer):
     """Applies domain events, each at most once per consumer (dedup on ``event_id``)."""
 
-    def __init__(self, name: str, topics: list[str], handlers: dict[type[Event], Handler | Batched]) -> None:
+    def __init__(self, name: str, topics: list[str], handlers: dict[type[Event], Handler | Batched], *,
+                 read_payload: bool = True) -> None:
+        """``read_payload=False``: the handlers use the events' envelopes only (their ``event``
+        is None); the payloads are not decoded, nor checked."""
         super().__init__(name, topics)
         self.handlers = {model.event_type: handler for model, handler in handlers.items()}
+        self.read_payload = read_payload
         self.known_types = set(event_types())
 
     async def apply(self, records: tuple[ConsumerRecord, ...]) -> list[Letter]:
@@ -193,7 +197,7 @@ class IdempotentConsumer(BatchConsumer):
                 metrics.on_commit(metrics.events_consumed.labels(event_type, "ignored").inc)
                 continue
             try:
-                wanted.append((record, decode_document(document)))
+                wanted.append((record, decode_document(document, read_payload=self.read_payload)))
             except PoisonMessage as poison:
                 letters.append(Letter(record, poison.reason, poison.detail))
         if not wanted:

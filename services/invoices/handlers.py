@@ -43,9 +43,11 @@ def consumers(intake: Intake, workflow: Workflow) -> list[BatchConsumer]:
         IdempotentConsumer("invoices.intake", [InvoiceReceived.topic],
                            {InvoiceReceived: Batched(on_invoices_received)}),
         # Each event after which an invoice may have become approvable without a person.
+        # The invoice's row says all: the events' payloads (a whole invoice for InvoiceValidated)
+        # are not decoded.
         IdempotentConsumer("invoices.approval", [InvoiceValidated.topic], {
             InvoiceValidated: ready_for_approval, ServiceDoneRecorded: ready_for_approval,
-            InvoiceCompleted: ready_for_approval}),
+            InvoiceCompleted: ready_for_approval}, read_payload=False),
         # Documents are independent and each is received idempotently (keyed on its hash): the
         # whole batch is stored in one transaction and decided in a second one.
         RawRecordConsumer("invoices.inbound", ["invoices.inbound"], on_inbound_documents),

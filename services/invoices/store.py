@@ -8,6 +8,7 @@ from datetime import date, datetime
 from uuid import UUID
 
 import asyncpg
+import orjson
 
 from shared.events.contracts import ContractNotified
 from shared.events.invoices import InvoiceReceived, PaymentDeadline
@@ -118,7 +119,7 @@ def _decision_values(decision: Decision) -> tuple:
     deadline = decision.deadline
     return (
         UUID(decision.invoice_id), decision.status, decision.profile, decision.business_key,
-        json.dumps(decision.canonical) if decision.canonical is not None else None,
+        orjson.dumps(decision.canonical).decode() if decision.canonical is not None else None,
         json.dumps(decision.reasons), json.dumps(decision.warnings), decision.decided_at,
         invoice.get("format"), invoice.get("number"),
         (invoice.get("seller") or {}).get("siret"),
@@ -156,15 +157,25 @@ async def documents_of(conn: asyncpg.Connection, invoice_ids: list[UUID]) -> dic
     return {str(row["invoice_id"]): row["content"] for row in rows}
 
 
+# What the workflow reads of an invoice it acts on: its state, and the canonical invoice without
+# its lines and VAT breakdown (the amounts, parties and references an approval needs).
+WORKFLOW_COLUMNS = (
+    "invoice_id, status, received_at, submitted_by, buyer_type, service_done_on, service_done_by, "
+    "interrupted_on, interruption_reason, missing_items, completed_on, refusal_reason, "
+    "canonical - 'lines' - 'vat_breakdown' AS canonical")
+
+
 async def lock_invoice(conn: asyncpg.Connection, invoice_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM invoices WHERE invoice_id = $1 FOR UPDATE", invoice_id)
+    return await conn.fetchrow(f"SELECT {WORKFLOW_COLUMNS} FROM invoices WHERE invoice_id = $1 FOR UPDATE",
+                               invoice_id)
 
 
 async def lock_invoices(conn: asyncpg.Connection, invoice_ids: list[UUID]) -> list[asyncpg.Record]:
     """Locks the invoices in id order (every batch takes its locks in this order: two batches
     sharing invoices cannot deadlock)."""
-    return await conn.fetch("SELECT * FROM invoices WHERE invoice_id = ANY($1::uuid[]) ORDER BY invoice_id FOR UPDATE",
-                            invoice_ids)
+    return await conn.fetch(
+        f"SELECT {WORKFLOW_COLUMNS} FROM invoices WHERE invoice_id = ANY($1::uuid[]) ORDER BY invoice_id FOR UPDATE",
+        invoice_ids)
 
 
 async def save_workflow(conn: asyncpg.Connection, invoice_id: UUID, changes: dict) -> None:

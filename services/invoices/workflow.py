@@ -15,6 +15,7 @@ from typing import Callable
 from uuid import UUID
 
 import asyncpg
+import orjson
 
 from services.invoices import reference, store
 from services.invoices.domain.approval import auto_approval
@@ -259,7 +260,7 @@ def _amount(canonical: dict) -> Decimal:
 
 
 def _canonical(row: asyncpg.Record) -> dict:
-    return json.loads(row["canonical"]) if row["canonical"] else {}
+    return orjson.loads(row["canonical"]) if row["canonical"] else {}
 
 
 def _invoice(row: asyncpg.Record) -> lifecycle.Invoice:

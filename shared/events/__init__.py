@@ -108,11 +108,14 @@ def new_envelope(
     given with the causing event's id, when only its ids were kept)."""
     if correlation_id is None:
         correlation_id = caused_by.correlation_id if caused_by else event.aggregate_id
-    return Envelope(
+    if not actor or not producer:
+        raise ValueError("an event needs its producer and its actor")
+    # Built from a validated event and our own values: nothing left to check.
+    return Envelope.model_construct(
         event_id=uuid4(),
         event_type=event.event_type,
         schema_version=event.schema_version,
-        occurred_at=clock.now(),
+        occurred_at=clock.now().astimezone(UTC),
         producer=producer,
         aggregate_type=event.aggregate_type,
         aggregate_id=event.aggregate_id,
@@ -139,7 +142,7 @@ class PoisonMessage(Exception):
 @dataclass(frozen=True)
 class Decoded:
     envelope: Envelope
-    event: Event
+    event: Event | None  # None when only the envelope was read
 
 
 def decode(raw: bytes | None) -> Decoded:
@@ -153,8 +156,9 @@ def decode(raw: bytes | None) -> Decoded:
     return decode_document(document)
 
 
-def decode_document(document: Any) -> Decoded:
-    """A parsed JSON document to a typed event, or ``PoisonMessage``."""
+def decode_document(document: Any, *, read_payload: bool = True) -> Decoded:
+    """A parsed JSON document to a typed event, or ``PoisonMessage``. Without ``read_payload``,
+    only the envelope is read and checked (``event`` is None): for a reader that needs no more."""
     if not isinstance(document, dict):
         raise PoisonMessage("undecodable", f"the record is a JSON {type(document).__name__}, not an object")
     try:
@@ -171,6 +175,8 @@ def decode_document(document: Any) -> Decoded:
             "unsupported_schema_version",
             f"{envelope.event_type} v{version} is newer than the v{model.schema_version} this service reads",
         )
+    if not read_payload:
+        return Decoded(envelope, None)
     while version < model.schema_version:
         step = _UPCASTERS.get((envelope.event_type, version))
         if step is None:
