@@ -94,3 +94,61 @@ async def record_recovery(conn: asyncpg.Connection, *, invoice_id: str, contract
 async def advance_paid(conn: asyncpg.Connection, contract_id: str, amount, paid_on: date) -> None:
     await conn.execute("UPDATE advances SET paid = $2, paid_on = $3 WHERE contract_id = $1",
                        contract_id, amount, paid_on)
+
+
+# -- the recovery of a batch of approved invoices ----------------------------------------------
+
+async def contracts_of_invoices(conn: asyncpg.Connection,
+                                invoices: list[tuple[str, str | None, str | None]]) -> list[tuple[str | None, bool]]:
+    """``contract_of_invoice`` for many ``(invoice_id, contract_reference, engagement_number)``
+    at once, in their order: each invoice's contract, and whether its recovery is recorded
+    already. An empty reference or engagement number counts as none."""
+    rows = await conn.fetch(
+        """SELECT coalesce(
+                      (SELECT c.contract_id FROM contracts c WHERE c.contract_id = i.reference),
+                      (SELECT c.contract_id FROM contracts c WHERE c.terms -> 'engagement_numbers' ? i.engagement
+                       ORDER BY c.notified_on LIMIT 1)) AS contract_id,
+                  EXISTS (SELECT 1 FROM recoveries r WHERE r.invoice_id = i.invoice_id) AS recorded
+           FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS i(invoice_id, reference, engagement, n)
+           ORDER BY i.n""",
+        [invoice_id for invoice_id, _, _ in invoices],
+        [reference or None for _, reference, _ in invoices],
+        [engagement or None for _, _, engagement in invoices])
+    return [(row["contract_id"], row["recorded"]) for row in rows]
+
+
+async def lock_advances(conn: asyncpg.Connection, contract_ids: list[str]) -> dict[str, asyncpg.Record]:
+    """``lock_advance`` for many contracts in one statement, locked in contract order: two
+    transactions locking overlapping sets then wait for each other instead of deadlocking."""
+    rows = await conn.fetch(
+        "SELECT a.*, c.amount_ttc FROM advances a JOIN contracts c USING (contract_id) "
+        "WHERE a.contract_id = ANY($1::text[]) ORDER BY a.contract_id FOR UPDATE OF a", contract_ids)
+    return {row["contract_id"]: row for row in rows}
+
+
+async def record_recoveries(conn: asyncpg.Connection, recoveries: list[dict], applied_at: datetime) -> set[str]:
+    """``record_recovery`` for many invoices in one statement: the recoveries not recorded yet
+    are inserted and their advances' totals brought forward; returns the invoices recorded.
+
+    Each dict holds ``invoice_id``, ``contract_id``, ``approved_amount``, ``executed_before``,
+    ``deduction`` and ``recovered_after``; one contract's invoices come in the order they were
+    applied, so their last ``recovered_after`` is the largest (a deduction is never negative)."""
+    recorded = await conn.fetchval(
+        """WITH recorded AS (
+               INSERT INTO recoveries (invoice_id, contract_id, approved_amount, executed_before, deduction,
+                                       recovered_after, applied_at)
+               SELECT r.*, $7 FROM unnest($1::text[], $2::text[], $3::numeric[], $4::numeric[], $5::numeric[],
+                                          $6::numeric[]) AS r
+               ON CONFLICT (invoice_id) DO NOTHING
+               RETURNING invoice_id, contract_id, approved_amount, recovered_after
+           ), ledger AS (
+               UPDATE advances a SET executed = a.executed + t.executed, recovered = t.recovered
+               FROM (SELECT contract_id, sum(approved_amount) AS executed, max(recovered_after) AS recovered
+                     FROM recorded WHERE contract_id IS NOT NULL GROUP BY contract_id) t
+               WHERE a.contract_id = t.contract_id
+           )
+           SELECT coalesce(array_agg(invoice_id), '{}') FROM recorded""",
+        [r["invoice_id"] for r in recoveries], [r["contract_id"] for r in recoveries],
+        [r["approved_amount"] for r in recoveries], [r["executed_before"] for r in recoveries],
+        [r["deduction"] for r in recoveries], [r["recovered_after"] for r in recoveries], applied_at)
+    return set(recorded)

@@ -21,7 +21,7 @@ from shared.events.contracts import AdvanceGranted, AdvanceRecoveryApplied
 from shared.events.invoices import InvoiceApproved
 from shared.events.payments import PaymentExecuted
 from shared.events.reference import SupplierIbanChangeConfirmed, SupplierRegistered
-from shared.logging import get_logger
+from shared.logging import bind_event, get_logger
 from shared.outbox import append, append_all
 from shared.settings import Settings
 
@@ -50,27 +50,57 @@ class Scheduling:
     def accountant_due(self, ordered_on: date) -> date:
         return accountant_due(ordered_on, self.settings.accountant_days)
 
-    async def on_invoice_approved(self, conn: asyncpg.Connection, decoded: Decoded) -> None:
-        approved: InvoiceApproved = decoded.event
-        row = await store.join_invoice(conn, approved.invoice_id, self.clock.now(),
-                                       approved=approved.model_dump(mode="json"),
-                                       approved_envelope=decoded.envelope.model_dump(mode="json", exclude={"payload"}))
-        await self._payable_when_joined(conn, row)
+    async def on_invoice_halves(self, conn: asyncpg.Connection, events: list[Decoded]) -> None:
+        """Joins a batch's approvals and recoveries per invoice, and creates the payable of each
+        invoice whose two halves are in, exactly as if the events came one by one.
 
-    async def on_recovery_applied(self, conn: asyncpg.Connection, decoded: Decoded) -> None:
-        recovery: AdvanceRecoveryApplied = decoded.event
-        row = await store.join_invoice(conn, recovery.invoice_id, self.clock.now(),
-                                       recovery=recovery.model_dump(mode="json"))
-        await self._payable_when_joined(conn, row)
+        One by one, each event stores its half (a later half replacing an earlier one) and, once
+        both halves are in, builds the payable, which the first such event creates. Replayed
+        here in Python: the halves as stored are read first when an invoice has several events
+        in the batch (the join in between them decides which halves its payable gets)."""
+        now = self.clock.now()
+        by_invoice: dict[str, list[Decoded]] = {}
+        for decoded in events:
+            by_invoice.setdefault(decoded.event.invoice_id, []).append(decoded)
+        invoice_ids = list(by_invoice)
+        stored: dict[str, asyncpg.Record] | None = None
+        if any(len(decodeds) > 1 for decodeds in by_invoice.values()):
+            stored = await store.lock_joins(conn, invoice_ids, now)
+        latest = {invoice_id: _joined(None, decodeds) for invoice_id, decodeds in by_invoice.items()}
+        rows = await store.join_invoices(conn, [
+            (invoice_id, join["approved"], join["approved_envelope"], join["recovery"])
+            for invoice_id, join in latest.items()], now)
 
-    async def _payable_when_joined(self, conn: asyncpg.Connection, row: asyncpg.Record) -> None:
-        if row["approved"] is None or row["recovery"] is None:
+        # The events after which an invoice's two halves are in, with the join at that moment.
+        complete: list[tuple[Decoded, dict]] = []
+        for invoice_id, decodeds in by_invoice.items():
+            if stored is None:
+                joins = [_join_of(rows[invoice_id])]
+            else:
+                join, joins = _join_of(stored[invoice_id]), []
+                for decoded in decodeds:
+                    join = _joined(join, [decoded])
+                    joins.append(join)
+            complete += [(decoded, join) for decoded, join in zip(decodeds, joins)
+                         if join["approved"] is not None and join["recovery"] is not None]
+        if not complete:
             return
-        approved = InvoiceApproved.model_validate(json.loads(row["approved"]))
-        recovery = AdvanceRecoveryApplied.model_validate(json.loads(row["recovery"]))
-        cause = json.loads(row["approved_envelope"])
-        payee = await store.find_payee(conn, approved.seller_siret)
-        await self.create(conn, invoice_payable(approved, recovery, payee), cause)
+
+        halves = [(decoded, InvoiceApproved.model_validate(join["approved"]),
+                   AdvanceRecoveryApplied.model_validate(join["recovery"]), join["approved_envelope"])
+                  for decoded, join in complete]
+        payees = await store.find_payees(conn, sorted({approved.seller_siret for _, approved, _, _ in halves
+                                                       if approved.seller_siret}))
+        payables: list[tuple[Payable, dict, Envelope]] = []
+        built: set[str] = set()
+        for decoded, approved, recovery, cause in halves:
+            # Built at each complete join (a mismatch fails the event that makes it, as one by
+            # one); the first one is created, the later ones would find it there.
+            payable = invoice_payable(approved, recovery, payees.get(approved.seller_siret))
+            if payable.payable_id not in built:
+                built.add(payable.payable_id)
+                payables.append((payable, cause, decoded.envelope))
+        await self.create_all(conn, payables)
 
     async def on_advance_granted(self, conn: asyncpg.Connection, decoded: Decoded) -> None:
         granted: AdvanceGranted = decoded.event
@@ -81,14 +111,33 @@ class Scheduling:
         """Records the payable and places it; an amount fully offset (an invoice whose advance
         recovery absorbs it) is settled at once, without a transfer."""
         today = self.clock.today()
-        if payable.amount == 0 and payable.hold_reason is None:
-            placement = Placement("scheduled", today, False, None)
-        else:
-            placement = place(payable, today, self.calendar)
+        placement = self._placement(payable, today)
         created = await store.insert_payable(conn, payable, placement, correlation_id=cause["correlation_id"],
                                              cause=cause, created_at=self.clock.now())
-        if not created:
+        if created:
+            await self._created(conn, payable, placement, cause, today)
+
+    async def create_all(self, conn: asyncpg.Connection, payables: list[tuple[Payable, dict, Envelope]]) -> None:
+        """``create`` for many ``(payable, cause, envelope)`` in one statement; ``envelope`` is
+        the event that made the payable due, named in its log line."""
+        if not payables:
             return
+        today = self.clock.today()
+        placed = [(payable, self._placement(payable, today), cause, envelope) for payable, cause, envelope in payables]
+        created = await store.insert_payables(conn, [(payable, placement, cause)
+                                                     for payable, placement, cause, _ in placed], self.clock.now())
+        for payable, placement, cause, envelope in placed:
+            if payable.payable_id in created:
+                with bind_event(envelope):
+                    await self._created(conn, payable, placement, cause, today)
+
+    def _placement(self, payable: Payable, today: date) -> Placement:
+        if payable.amount == 0 and payable.hold_reason is None:
+            return Placement("scheduled", today, False, None)
+        return place(payable, today, self.calendar)
+
+    async def _created(self, conn: asyncpg.Connection, payable: Payable, placement: Placement, cause: dict,
+                       today: date) -> None:
         log.info("payable created", payable_id=payable.payable_id, amount=str(payable.amount),
                  status=placement.status, order_on=str(placement.order_on), urgent=placement.urgent,
                  hold_reason=placement.hold_reason)
@@ -148,3 +197,23 @@ class Scheduling:
     def _envelope(self, event, actor: str, cause: dict) -> Envelope:
         return new_envelope(event, producer=SERVICE, actor=actor, clock=self.clock,
                             correlation_id=cause["correlation_id"], causation_id=cause["event_id"])
+
+
+_NO_HALVES = {"approved": None, "approved_envelope": None, "recovery": None}
+
+
+def _join_of(row: asyncpg.Record) -> dict:
+    """An invoice's join as stored: each half as a dict, None while it is missing."""
+    return {half: None if row[half] is None else json.loads(row[half]) for half in _NO_HALVES}
+
+
+def _joined(join: dict | None, events: list[Decoded]) -> dict:
+    """The join after ``events``, each storing its half over ``join`` (no half stored when None)."""
+    join = dict(join or _NO_HALVES)
+    for decoded in events:
+        if isinstance(decoded.event, InvoiceApproved):
+            join["approved"] = decoded.event.model_dump(mode="json")
+            join["approved_envelope"] = decoded.envelope.model_dump(mode="json", exclude={"payload"})
+        else:
+            join["recovery"] = decoded.event.model_dump(mode="json")
+    return join

@@ -35,6 +35,12 @@ async def find_payee(conn: asyncpg.Connection, siret: str | None) -> Payee | Non
     return Payee(row["siret"], row["name"], row["iban"]) if row else None
 
 
+async def find_payees(conn: asyncpg.Connection, sirets: list[str]) -> dict[str, Payee]:
+    """``find_payee`` for many suppliers in one query: the registered accounts by SIRET."""
+    rows = await conn.fetch("SELECT siret, name, iban FROM payees WHERE siret = ANY($1::text[]) AND iban <> ''", sirets)
+    return {row["siret"]: Payee(row["siret"], row["name"], row["iban"]) for row in rows}
+
+
 # -- the approval / recovery join ---------------------------------------------------------------
 
 async def join_invoice(conn: asyncpg.Connection, invoice_id: str, at: datetime, *,
@@ -53,6 +59,41 @@ async def join_invoice(conn: asyncpg.Connection, invoice_id: str, at: datetime, 
         invoice_id, _json(approved), _json(approved_envelope), _json(recovery), at)
 
 
+async def lock_joins(conn: asyncpg.Connection, invoice_ids: list[str], at: datetime) -> dict[str, asyncpg.Record]:
+    """The halves of the invoices' joins as they stand, each row locked, in the order given; a
+    row is created empty where none exists yet (``join_invoices`` fills it in the same
+    transaction). Rows are locked in one pass, in the order every consumer of the join uses,
+    so that two transactions sharing invoices wait for each other instead of deadlocking."""
+    rows = await conn.fetch(
+        """INSERT INTO invoice_approvals (invoice_id, updated_at)
+           SELECT invoice_id, $2 FROM unnest($1::text[]) AS invoice_id
+           ON CONFLICT (invoice_id) DO UPDATE SET updated_at = invoice_approvals.updated_at
+           RETURNING invoice_id, approved, approved_envelope, recovery""",
+        invoice_ids, at)
+    return {row["invoice_id"]: row for row in rows}
+
+
+async def join_invoices(conn: asyncpg.Connection, halves: list[tuple[str, dict | None, dict | None, dict | None]],
+                        at: datetime) -> dict[str, asyncpg.Record]:
+    """``join_invoice`` for many invoices in one statement: each ``(invoice_id, approved,
+    approved_envelope, recovery)`` (one per invoice, in lock order, None for a half it does not
+    bring) is stored, and both halves of every invoice are returned, the rows locked."""
+    rows = await conn.fetch(
+        """INSERT INTO invoice_approvals (invoice_id, approved, approved_envelope, recovery, updated_at)
+           SELECT h.invoice_id, h.approved::jsonb, h.approved_envelope::jsonb, h.recovery::jsonb, $5
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+                AS h(invoice_id, approved, approved_envelope, recovery)
+           ON CONFLICT (invoice_id) DO UPDATE SET
+               approved = coalesce(EXCLUDED.approved, invoice_approvals.approved),
+               approved_envelope = coalesce(EXCLUDED.approved_envelope, invoice_approvals.approved_envelope),
+               recovery = coalesce(EXCLUDED.recovery, invoice_approvals.recovery),
+               updated_at = EXCLUDED.updated_at
+           RETURNING invoice_id, approved, approved_envelope, recovery""",
+        [h[0] for h in halves], [_json(h[1]) for h in halves], [_json(h[2]) for h in halves],
+        [_json(h[3]) for h in halves], at)
+    return {row["invoice_id"]: row for row in rows}
+
+
 # -- payables -----------------------------------------------------------------------------------
 
 async def insert_payable(conn: asyncpg.Connection, payable: Payable, placement: Placement, *,
@@ -69,6 +110,39 @@ async def insert_payable(conn: asyncpg.Connection, payable: Payable, placement: 
         *(getattr(payable, f) for f in PAYABLE_FIELDS), placement.order_on, placement.urgent,
         placement.status, placement.hold_reason, correlation_id, json.dumps(cause), created_at)
     return status.endswith(" 1")
+
+
+async def insert_payables(conn: asyncpg.Connection, payables: list[tuple[Payable, Placement, dict]],
+                          created_at: datetime) -> set[str]:
+    """``insert_payable`` for many ``(payable, placement, cause)`` in one statement; returns the
+    payables created (one that exists already is left as it is)."""
+    columns = [[getattr(payable, f) for payable, _, _ in payables] for f in PAYABLE_FIELDS]
+    created = await conn.fetchval(
+        """WITH created AS (
+               INSERT INTO payables (payable_id, kind, invoice_id, contract_id, supplier_siret, payee_name,
+                   payee_iban, gross_amount, deduction, amount, remittance, dgp_start, legal_due,
+                   ordonnateur_due, target_due, order_on, urgent, status, hold_reason, correlation_id,
+                   cause, created_at)
+               SELECT p.payable_id, p.kind, p.invoice_id, p.contract_id, p.supplier_siret, p.payee_name,
+                      p.payee_iban, p.gross_amount, p.deduction, p.amount, p.remittance, p.dgp_start,
+                      p.legal_due, p.ordonnateur_due, p.target_due, p.order_on, p.urgent, p.status,
+                      p.hold_reason, p.correlation_id, p.cause::jsonb, $22
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                           $8::numeric[], $9::numeric[], $10::numeric[], $11::text[], $12::date[], $13::date[],
+                           $14::date[], $15::date[], $16::date[], $17::boolean[], $18::text[], $19::text[],
+                           $20::text[], $21::text[])
+                    AS p(payable_id, kind, invoice_id, contract_id, supplier_siret, payee_name, payee_iban,
+                         gross_amount, deduction, amount, remittance, dgp_start, legal_due, ordonnateur_due,
+                         target_due, order_on, urgent, status, hold_reason, correlation_id, cause)
+               ON CONFLICT (payable_id) DO NOTHING
+               RETURNING payable_id)
+           SELECT coalesce(array_agg(payable_id), '{}') FROM created""",
+        *columns,
+        [placement.order_on for _, placement, _ in payables], [placement.urgent for _, placement, _ in payables],
+        [placement.status for _, placement, _ in payables], [placement.hold_reason for _, placement, _ in payables],
+        [cause["correlation_id"] for _, _, cause in payables], [json.dumps(cause) for _, _, cause in payables],
+        created_at)
+    return set(created)
 
 
 def payable_of(row: asyncpg.Record) -> Payable:

@@ -102,7 +102,7 @@ def new_envelope(
     clock: Clock,
     caused_by: Envelope | None = None,
     correlation_id: str | None = None,
-    causation_id: UUID | None = None,
+    causation_id: UUID | str | None = None,
 ) -> Envelope:
     """Wraps a payload. The journey's correlation id is inherited from the causing event (or
     given with the causing event's id, when only its ids were kept)."""
@@ -120,7 +120,7 @@ def new_envelope(
         aggregate_type=event.aggregate_type,
         aggregate_id=event.aggregate_id,
         correlation_id=correlation_id,
-        causation_id=caused_by.event_id if caused_by else causation_id,
+        causation_id=caused_by.event_id if caused_by else (UUID(str(causation_id)) if causation_id else None),
         actor=actor,
         payload=event.model_dump(mode="json"),
     )
