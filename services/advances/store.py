@@ -53,44 +53,6 @@ async def find_advance(conn: asyncpg.Connection, contract_id: str) -> asyncpg.Re
     return await conn.fetchrow("SELECT * FROM advances WHERE contract_id = $1", contract_id)
 
 
-async def contract_of_invoice(conn: asyncpg.Connection, contract_reference: str | None,
-                              engagement_number: str | None) -> str | None:
-    """The contract an invoice belongs to: its contract reference (BT-12), else the contract
-    funding its engagement (BT-13)."""
-    if contract_reference:
-        found = await conn.fetchval("SELECT contract_id FROM contracts WHERE contract_id = $1", contract_reference)
-        if found:
-            return found
-    if engagement_number:
-        return await conn.fetchval(
-            "SELECT contract_id FROM contracts WHERE terms -> 'engagement_numbers' ? $1 ORDER BY notified_on LIMIT 1",
-            engagement_number)
-    return None
-
-
-async def lock_advance(conn: asyncpg.Connection, contract_id: str) -> asyncpg.Record | None:
-    """The advance row, locked: a contract's invoices are applied one at a time, in commit order."""
-    return await conn.fetchrow(
-        "SELECT a.*, c.amount_ttc FROM advances a JOIN contracts c USING (contract_id) "
-        "WHERE a.contract_id = $1 FOR UPDATE OF a", contract_id)
-
-
-async def record_recovery(conn: asyncpg.Connection, *, invoice_id: str, contract_id: str | None,
-                          approved_amount, executed_before, deduction, recovered_after, applied_at) -> bool:
-    status = await conn.execute(
-        """INSERT INTO recoveries (invoice_id, contract_id, approved_amount, executed_before, deduction,
-               recovered_after, applied_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
-           ON CONFLICT (invoice_id) DO NOTHING""",
-        invoice_id, contract_id, approved_amount, executed_before, deduction, recovered_after, applied_at)
-    if not status.endswith(" 1"):
-        return False
-    if contract_id is not None:
-        await conn.execute(
-            "UPDATE advances SET executed = executed + $2, recovered = $3 WHERE contract_id = $1",
-            contract_id, approved_amount, recovered_after)
-    return True
-
-
 async def advance_paid(conn: asyncpg.Connection, contract_id: str, amount, paid_on: date) -> None:
     await conn.execute("UPDATE advances SET paid = $2, paid_on = $3 WHERE contract_id = $1",
                        contract_id, amount, paid_on)
@@ -100,9 +62,10 @@ async def advance_paid(conn: asyncpg.Connection, contract_id: str, amount, paid_
 
 async def contracts_of_invoices(conn: asyncpg.Connection,
                                 invoices: list[tuple[str, str | None, str | None]]) -> list[tuple[str | None, bool]]:
-    """``contract_of_invoice`` for many ``(invoice_id, contract_reference, engagement_number)``
-    at once, in their order: each invoice's contract, and whether its recovery is recorded
-    already. An empty reference or engagement number counts as none."""
+    """For each ``(invoice_id, contract_reference, engagement_number)``, in their order: the
+    contract the invoice belongs to — its contract reference (BT-12), else the contract funding
+    its engagement (BT-13) — and whether its recovery is recorded already. An empty reference
+    or engagement number counts as none."""
     rows = await conn.fetch(
         """SELECT coalesce(
                       (SELECT c.contract_id FROM contracts c WHERE c.contract_id = i.reference),
@@ -118,8 +81,9 @@ async def contracts_of_invoices(conn: asyncpg.Connection,
 
 
 async def lock_advances(conn: asyncpg.Connection, contract_ids: list[str]) -> dict[str, asyncpg.Record]:
-    """``lock_advance`` for many contracts in one statement, locked in contract order: two
-    transactions locking overlapping sets then wait for each other instead of deadlocking."""
+    """The contracts' advance rows, locked in contract order in one statement: a contract's
+    invoices are applied one at a time, and two transactions locking overlapping sets wait for
+    each other instead of deadlocking."""
     rows = await conn.fetch(
         "SELECT a.*, c.amount_ttc FROM advances a JOIN contracts c USING (contract_id) "
         "WHERE a.contract_id = ANY($1::text[]) ORDER BY a.contract_id FOR UPDATE OF a", contract_ids)
@@ -127,8 +91,8 @@ async def lock_advances(conn: asyncpg.Connection, contract_ids: list[str]) -> di
 
 
 async def record_recoveries(conn: asyncpg.Connection, recoveries: list[dict], applied_at: datetime) -> set[str]:
-    """``record_recovery`` for many invoices in one statement: the recoveries not recorded yet
-    are inserted and their advances' totals brought forward; returns the invoices recorded.
+    """Records the recoveries of many invoices in one statement: those not recorded yet are
+    inserted and their advances' totals brought forward; returns the invoices recorded.
 
     Each dict holds ``invoice_id``, ``contract_id``, ``approved_amount``, ``executed_before``,
     ``deduction`` and ``recovered_after``; one contract's invoices come in the order they were

@@ -43,22 +43,6 @@ async def find_payees(conn: asyncpg.Connection, sirets: list[str]) -> dict[str, 
 
 # -- the approval / recovery join ---------------------------------------------------------------
 
-async def join_invoice(conn: asyncpg.Connection, invoice_id: str, at: datetime, *,
-                       approved: dict | None = None, approved_envelope: dict | None = None,
-                       recovery: dict | None = None) -> asyncpg.Record:
-    """Stores one half of an invoice's join and returns both halves, the row locked."""
-    return await conn.fetchrow(
-        """INSERT INTO invoice_approvals (invoice_id, approved, approved_envelope, recovery, updated_at)
-           VALUES ($1, $2::jsonb, $3::jsonb, $4::jsonb, $5)
-           ON CONFLICT (invoice_id) DO UPDATE SET
-               approved = coalesce(EXCLUDED.approved, invoice_approvals.approved),
-               approved_envelope = coalesce(EXCLUDED.approved_envelope, invoice_approvals.approved_envelope),
-               recovery = coalesce(EXCLUDED.recovery, invoice_approvals.recovery),
-               updated_at = EXCLUDED.updated_at
-           RETURNING approved, approved_envelope, recovery""",
-        invoice_id, _json(approved), _json(approved_envelope), _json(recovery), at)
-
-
 async def lock_joins(conn: asyncpg.Connection, invoice_ids: list[str], at: datetime) -> dict[str, asyncpg.Record]:
     """The halves of the invoices' joins as they stand, each row locked, in the order given; a
     row is created empty where none exists yet (``join_invoices`` fills it in the same
@@ -75,9 +59,10 @@ async def lock_joins(conn: asyncpg.Connection, invoice_ids: list[str], at: datet
 
 async def join_invoices(conn: asyncpg.Connection, halves: list[tuple[str, dict | None, dict | None, dict | None]],
                         at: datetime) -> dict[str, asyncpg.Record]:
-    """``join_invoice`` for many invoices in one statement: each ``(invoice_id, approved,
-    approved_envelope, recovery)`` (one per invoice, in lock order, None for a half it does not
-    bring) is stored, and both halves of every invoice are returned, the rows locked."""
+    """Stores the halves of many invoices' joins in one statement: each ``(invoice_id,
+    approved, approved_envelope, recovery)`` (one per invoice, in lock order, None for a half it
+    does not bring) is kept beside the half already there, and both halves of every invoice are
+    returned, the rows locked."""
     rows = await conn.fetch(
         """INSERT INTO invoice_approvals (invoice_id, approved, approved_envelope, recovery, updated_at)
            SELECT h.invoice_id, h.approved::jsonb, h.approved_envelope::jsonb, h.recovery::jsonb, $5
