@@ -36,6 +36,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import typer
+from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.bench import floor, workload
 from deploy.local import services as local_services
@@ -135,6 +136,15 @@ def table(result: dict) -> str:
                      f"{number(row['p50_ms']):>10}{number(row['p95_ms']):>10}{number(row['p99_ms']):>10}")
     ratio = result["ratio_to_floor"]
     lines.append(f"ratio to the floor: {number(ratio, 3)}")
+    cpu = result["full_speed"].get("cpu_seconds") or {}
+    if cpu:
+        lines.append("CPU seconds at full speed: " + ", ".join(f"{name} {seconds:g}" for name, seconds in cpu.items())
+                     + f" ({1000 * cpu.get('machine', 0) / result['invoices']:.1f} ms of machine CPU per invoice)")
+    stages = result["full_speed"].get("stages") or {}
+    if stages:
+        lines.append(f"{'where the time goes (full speed)':40}{'batches':>8}{'records':>9}{'seconds':>9}")
+        for name, stage in stages.items():
+            lines.append(f"  {name:38}{stage['batches']:>8,}{stage['records']:>9,}{stage['seconds']:>9.2f}")
     checks = [
         (f"throughput >= {TARGET_THROUGHPUT:,.0f}/s", result["throughput_per_s"], TARGET_THROUGHPUT, True),
         (f"ratio to the floor >= {TARGET_RATIO}", ratio, TARGET_RATIO, True),
@@ -157,6 +167,36 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+async def _batch_times(settings: Settings, services: list[str]) -> dict[str, dict]:
+    """Per consumer (and per outbox relay) of each service, from its own metrics: batches
+    applied, records, and the seconds spent applying them since the service started."""
+    stages: dict[str, dict] = {}
+    async with httpx.AsyncClient(timeout=10) as client:
+        for service in services:
+            text = (await client.get(f"http://127.0.0.1:{settings.http_ports[service]}/metrics")).text
+            for family in text_string_to_metric_families(text):
+                if family.name not in ("consumer_batch_seconds", "consumer_batch_records",
+                                       "outbox_relay_batch_seconds"):
+                    continue
+                for sample in family.samples:
+                    name = sample.labels.get("consumer") or f"{service}.outbox"
+                    stage = stages.setdefault(name, {"batches": 0, "records": 0, "seconds": 0.0})
+                    if family.name == "consumer_batch_records" and sample.name.endswith("_sum"):
+                        stage["records"] = int(sample.value)
+                    elif family.name != "consumer_batch_records" and sample.name.endswith("_sum"):
+                        stage["seconds"] = round(sample.value, 2)
+                    elif family.name != "consumer_batch_records" and sample.name.endswith("_count"):
+                        stage["batches"] = int(sample.value)
+    return dict(sorted(stages.items(), key=lambda item: -item[1]["seconds"]))
+
+
+def _machine_busy_seconds() -> float:
+    """CPU time all the machine's cores spent busy so far (Linux /proc/stat: all but idle and
+    I/O wait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_seconds(pid: int | None) -> float | None:
@@ -281,11 +321,15 @@ async def _measure_services(settings: Settings, full: list[tuple[str, bytes]], f
     try:
         inbound = settings.topic("invoices.inbound")
         cpu_before = {name: _cpu_seconds(p.pid) for name, p in processes.items()}
+        machine_before = _machine_busy_seconds()
         _say(f"services, full speed: {len(full):,} invoices")
         await workload.produce(producer, inbound, full, None, full_sent)
         await arrivals.wait_until(len(full), STALL_SECONDS, _progress("services, full speed"))
         cpu = {name: round(_cpu_seconds(p.pid) - cpu_before[name], 1) for name, p in processes.items()
                if cpu_before[name] is not None and _cpu_seconds(p.pid) is not None}
+        # Everything the machine did meanwhile: the services, PostgreSQL, Kafka, this process.
+        cpu["machine"] = round(_machine_busy_seconds() - machine_before, 1)
+        stages = await _batch_times(settings, list(processes))
         _say(f"services, fixed load: {len(fixed):,} invoices at {rate:g}/s")
         await workload.produce(producer, inbound, fixed, rate, fixed_sent)
         await arrivals.wait_until(len(full) + len(fixed), STALL_SECONDS, _progress("services, fixed load"))
@@ -303,7 +347,7 @@ async def _measure_services(settings: Settings, full: list[tuple[str, bytes]], f
         return {number: arrivals.at_ms[numbers[number]] for number in sent.at_ms
                 if number in numbers and numbers[number] in arrivals.at_ms}
 
-    return {"full": {**summarise(full_sent.at_ms, done(full_sent)), "cpu_seconds": cpu},
+    return {"full": {**summarise(full_sent.at_ms, done(full_sent)), "cpu_seconds": cpu, "stages": stages},
             "fixed": summarise(fixed_sent.at_ms, done(fixed_sent)),
             "invoice_statuses": statuses}
 

@@ -127,6 +127,7 @@ class BatchConsumer(ABC):
 
     async def consume_batch(self, msg: KafkaMessage) -> None:
         records: tuple[ConsumerRecord, ...] = msg.raw_message
+        started = time.perf_counter()
         try:
             letters = await self.apply(records)
             for letter in letters:
@@ -141,6 +142,8 @@ class BatchConsumer(ABC):
             await msg.nack()
             return
         self._failures = 0
+        metrics.consumer_batch_seconds.labels(self.name).observe(time.perf_counter() - started)
+        metrics.consumer_batch_records.labels(self.name).observe(len(records))
         failpoint("consumer.after_db_commit")
         await msg.ack()
 

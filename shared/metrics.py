@@ -44,6 +44,19 @@ consumer_retries = Counter(
     "consumer_batch_retries_total", "Batches rolled back on an infrastructure error and retried",
     ["consumer"],
 )
+consumer_batch_seconds = Histogram(
+    "consumer_batch_seconds",
+    "Time a consumer took to apply a batch of records (database work and commit included)",
+    ["consumer"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+consumer_batch_records = Histogram(
+    "consumer_batch_records", "Records in each batch a consumer applied",
+    ["consumer"], buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000),
+)
+outbox_relay_batch_seconds = Histogram(
+    "outbox_relay_batch_seconds", "Time the outbox relay took to publish a batch and mark it published",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 db_pool_size = Gauge("db_pool_size", "Connections open in the service's PostgreSQL pool")
 db_pool_in_use = Gauge("db_pool_in_use", "Connections of the pool lent to a handler or a request")
 db_pool_max = Gauge("db_pool_max", "Connections the pool may open at most (INVOICING_DB_POOL_MAX)")

@@ -109,6 +109,7 @@ class OutboxRelay:
         if not rows:
             return 0
         failpoint("relay.before_send")
+        started = time.perf_counter()
         deliveries = []
         for row in rows:
             headers = [
@@ -136,6 +137,7 @@ class OutboxRelay:
         if done:
             await conn.execute("UPDATE outbox SET published_at = now(), attempts = attempts + 1 "
                                "WHERE id = ANY($1::bigint[])", done)
+        metrics.outbox_relay_batch_seconds.observe(time.perf_counter() - started)
         if error is not None:
             failed = rows[len(done)]
             await conn.execute("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1",

@@ -104,3 +104,11 @@ def test_a_small_run_measures_every_invoice_and_writes_its_results(tmp_path):
     # Every invoice approved without a person; the invoices service may still be recording the order.
     statuses = result["setup"]["invoice_statuses"]
     assert sum(statuses.values()) == 100 and set(statuses) <= {"approved", "payment_ordered"}
+    # Where the time went: every service's CPU, the machine's, and each consumer's batches.
+    cpu = result["full_speed"]["cpu_seconds"]
+    assert set(cpu) == {"invoices", "payments", "advances", "audit", "machine"}
+    assert cpu["machine"] >= cpu["invoices"] > 0
+    stages = result["full_speed"]["stages"]
+    assert stages["invoices.inbound"]["records"] == 60 and stages["invoices.inbound"]["batches"] >= 1
+    assert stages["advances.recovery"]["records"] >= 60 and stages["audit.recorder"]["seconds"] > 0
+    assert "where the time goes" in table(result) and "invoices.inbound" in table(result)
