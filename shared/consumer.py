@@ -188,6 +188,11 @@ class IdempotentConsumer(BatchConsumer):
         letters: list[Letter] = []
         wanted: list[tuple[ConsumerRecord, Decoded]] = []
         for record in records:
+            # Another consumer's event, as its header says: skipped without reading its value.
+            declared = _declared_type(record)
+            if declared in self.known_types and declared not in self.handlers:
+                metrics.on_commit(metrics.events_consumed.labels(declared, "ignored").inc)
+                continue
             try:
                 document = orjson.loads(record.value) if record.value is not None else None
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -342,14 +347,19 @@ class RawRecordConsumer(BatchConsumer):
         return letters
 
 
+def _declared_type(record: ConsumerRecord) -> str | None:
+    """The ``event_type`` header the outbox relay puts on every event, if any."""
+    for key, value in record.headers or ():
+        if key == "event_type":
+            return value.decode(errors="replace")
+    return None
+
+
 def _event_type_of(record: ConsumerRecord) -> str:
     """The record's ``event_type`` header when it names a known type: a label value must stay
     within a bounded set whatever a producer writes."""
-    for key, value in record.headers or ():
-        if key == "event_type":
-            name = value.decode(errors="replace")
-            return name if name in event_types() else "unknown"
-    return "unknown"
+    declared = _declared_type(record)
+    return declared if declared in event_types() else "unknown"
 
 
 def _ms_since(started: float) -> float:

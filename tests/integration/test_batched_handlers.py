@@ -1,6 +1,7 @@
 """A batched handler applies a whole batch in one call; when it fails, only the event that
 makes it fail is dead-lettered and every other one is applied, once."""
 
+import dataclasses
 import json
 
 import asyncpg
@@ -89,3 +90,13 @@ async def test_when_the_batched_handler_fails_only_the_failing_event_is_dead_let
                                 "ORDER BY kafka_offset")
     assert [r["kafka_offset"] for r in recorded] == [0, 1, 3]
     assert json.loads(letters[0].record.value)["payload"]["contract_id"] == "M-2026-0003"
+
+
+async def test_another_consumers_event_is_skipped_on_its_header_without_reading_its_value(ns, pool):
+    calls: list[list[str]] = []
+    consumer = _consumer(ns, pool, calls)
+    other = dataclasses.replace(_record(1, 2), value=b"not even JSON", headers=(("event_type", b"InvoiceReceived"),))
+    records = (_record(0, 1), other, _record(2, 4))
+
+    assert await consumer.apply(records) == []
+    assert calls == [["M-2026-0001", "M-2026-0004"]]
