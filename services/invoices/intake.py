@@ -180,11 +180,6 @@ class Intake:
                     # The next document of the batch with this key is a duplicate of this one.
                     holders[key] = {"invoice_id": UUID(invoice_id), "received_at": rows[invoice_id]["received_at"]}
             deadline = self.deadline_of(rows[invoice_id]["received_at"]) if status == "validated" else None
-            decisions.append(store.Decision(
-                invoice_id=invoice_id, status=status, profile=profile, business_key=key,
-                canonical=invoice.model_dump(mode="json") if invoice is not None else None,
-                reasons=[r.model_dump() for r in reasons], warnings=[w.model_dump() for w in outcome.warnings],
-                decided_at=now, deadline=deadline))
             if status == "validated":
                 event = InvoiceValidated(invoice_id=invoice_id, profile=profile, invoice=invoice,
                                          deadline=deadline, warnings=outcome.warnings)
@@ -196,6 +191,13 @@ class Intake:
                     seller_siret=invoice.seller.siret if invoice and invoice.seller else None,
                 )
             decided = new_envelope(event, producer=SERVICE, actor="intake", clock=self.clock, caused_by=envelope)
+            # The validated event carries the canonical invoice as stored: serialised once.
+            canonical = decided.payload["invoice"] if status == "validated" else (
+                invoice.model_dump(mode="json") if invoice is not None else None)
+            decisions.append(store.Decision(
+                invoice_id=invoice_id, status=status, profile=profile, business_key=key, canonical=canonical,
+                reasons=[r.model_dump() for r in reasons], warnings=[w.model_dump() for w in outcome.warnings],
+                decided_at=now, deadline=deadline))
             events.append((self.settings.topic(event.topic), decided))
             statuses[invoice_id] = status
             # Counted here, once per invoice, where the format is known; the channel is the receipt's.
