@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-import structlog
 from aiokafka.structs import ConsumerRecord
 
 from services.payments import scheduling as scheduling_module
@@ -19,6 +18,7 @@ from shared.db import PLUMBING, connect, create_pool, migrate
 from shared.events import decode, encode, new_envelope
 from shared.events.contracts import AdvanceRecoveryApplied
 from shared.events.invoices import InvoiceApproved, PaymentDeadline
+from shared.logging import bound_fields
 
 pytestmark = pytest.mark.integration
 
@@ -129,7 +129,7 @@ class _Log:
         self.lines: list[tuple[str, str, str | None]] = []
 
     def info(self, message: str, **fields) -> None:
-        bound = structlog.contextvars.get_contextvars()
+        bound = bound_fields()
         self.lines.append((message, fields.get("payable_id"), bound.get("event_id")))
 
 
