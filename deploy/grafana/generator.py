@@ -356,6 +356,21 @@ def pipeline() -> dict:
             query("sum by (app_name, handler) (faststream_received_messages_in_process)",
                   "{{app_name}} {{handler}}"),
             width=8))
+        .with_row(Row("Consumers"))
+        .with_panel(graph(
+            "Time spent applying batches, by consumer",
+            query("sum by (job, consumer) (rate(consumer_batch_seconds_sum[$__rate_interval]))",
+                  "{{job}} {{consumer}}"),
+            unit=units.PercentUnit, width=12,
+            description="Share of the time each consumer is busy applying batches (database work and commit "
+                        "included). Near 100 %: that consumer sets the pace of the pipeline; run more replicas."))
+        .with_panel(graph(
+            "Records per batch, by consumer",
+            query("sum by (job, consumer) (rate(consumer_batch_records_sum[$__rate_interval])) / "
+                  "sum by (job, consumer) (rate(consumer_batch_records_count[$__rate_interval]))",
+                  "{{job}} {{consumer}}"),
+            width=12,
+            description="Large batches under load mean the consumers catch up by working set-based."))
         .with_row(Row("Kafka lag and outbox"))
         .with_panel(graph(
             "Consumer lag, by consumer and topic",

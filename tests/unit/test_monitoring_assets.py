@@ -40,7 +40,8 @@ CONTRACT_METRICS = {
     "dead_letter_records",
     "up", "ALERTS",
 }
-CONTRACT_HISTOGRAMS = {"invoice_payment_delay_days", "invoice_leg_delay_days", "outbox_publish_delay_seconds"}
+CONTRACT_HISTOGRAMS = {"invoice_payment_delay_days", "invoice_leg_delay_days", "outbox_publish_delay_seconds",
+                       "consumer_batch_seconds", "consumer_batch_records", "outbox_relay_batch_seconds"}
 
 REQUIRED_ALERTS = {
     "InvoiceDeadlineWarning": "warning", "InvoiceDeadlineCritical": "critical",
