@@ -169,13 +169,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def _batch_times(settings: Settings, services: list[str]) -> dict[str, dict]:
+async def _batch_times(urls: dict[str, str]) -> dict[str, dict]:
     """Per consumer (and per outbox relay) of each service, from its own metrics: batches
-    applied, records, and the seconds spent applying them since the service started."""
+    applied, records, and the seconds spent applying them since the service started (the
+    replicas of a service added up)."""
     stages: dict[str, dict] = {}
     async with httpx.AsyncClient(timeout=10) as client:
-        for service in services:
-            text = (await client.get(f"http://127.0.0.1:{settings.http_ports[service]}/metrics")).text
+        for process, url in urls.items():
+            service = process.split("-")[0]
+            text = (await client.get(f"{url}/metrics")).text
             for family in text_string_to_metric_families(text):
                 if family.name not in ("consumer_batch_seconds", "consumer_batch_records",
                                        "outbox_relay_batch_seconds"):
@@ -184,11 +186,11 @@ async def _batch_times(settings: Settings, services: list[str]) -> dict[str, dic
                     name = sample.labels.get("consumer") or f"{service}.outbox"
                     stage = stages.setdefault(name, {"batches": 0, "records": 0, "seconds": 0.0})
                     if family.name == "consumer_batch_records" and sample.name.endswith("_sum"):
-                        stage["records"] = int(sample.value)
+                        stage["records"] += int(sample.value)
                     elif family.name != "consumer_batch_records" and sample.name.endswith("_sum"):
-                        stage["seconds"] = round(sample.value, 2)
+                        stage["seconds"] = round(stage["seconds"] + sample.value, 2)
                     elif family.name != "consumer_batch_records" and sample.name.endswith("_count"):
-                        stage["batches"] = int(sample.value)
+                        stage["batches"] += int(sample.value)
     return dict(sorted(stages.items(), key=lambda item: -item[1]["seconds"]))
 
 
@@ -325,11 +327,15 @@ async def _measure_services(settings: Settings, full: list[tuple[str, bytes]], f
         _say(f"services, full speed: {len(full):,} invoices")
         await workload.produce(producer, inbound, full, None, full_sent)
         await arrivals.wait_until(len(full), STALL_SECONDS, _progress("services, full speed"))
-        cpu = {name: round(_cpu_seconds(p.pid) - cpu_before[name], 1) for name, p in processes.items()
-               if cpu_before[name] is not None and _cpu_seconds(p.pid) is not None}
+        cpu: dict[str, float] = {}
+        for name, process in processes.items():
+            now = _cpu_seconds(process.pid)
+            if cpu_before[name] is not None and now is not None:
+                service = name.split("-")[0]
+                cpu[service] = round(cpu.get(service, 0.0) + now - cpu_before[name], 1)
         # Everything the machine did meanwhile: the services, PostgreSQL, Kafka, this process.
         cpu["machine"] = round(_machine_busy_seconds() - machine_before, 1)
-        stages = await _batch_times(settings, list(processes))
+        stages = await _batch_times({name: p.url for name, p in processes.items()})
         _say(f"services, fixed load: {len(fixed):,} invoices at {rate:g}/s")
         await workload.produce(producer, inbound, fixed, rate, fixed_sent)
         await arrivals.wait_until(len(full) + len(fixed), STALL_SECONDS, _progress("services, fixed load"))
@@ -352,7 +358,7 @@ async def _measure_services(settings: Settings, full: list[tuple[str, bytes]], f
             "invoice_statuses": statuses}
 
 
-def run_bench(base: Settings, invoices: int, rate: float, seconds: float, output: Path) -> dict:
+def run_bench(base: Settings, invoices: int, rate: float, seconds: float, output: Path, replicas: int = 1) -> dict:
     """The whole benchmark; writes ``output`` and returns its content. Starts the stack if it is
     not running (and stops it afterwards), always stops the services and removes the namespace."""
     settings = base.model_copy(update={
@@ -381,6 +387,14 @@ def run_bench(base: Settings, invoices: int, rate: float, seconds: float, output
         for name in SERVICES:
             processes[name] = local_services.ServiceProcess(name, settings, env=env, folder=folder)
             processes[name].start()
+        # More processes of the invoices service share its consumer groups' partitions (each on
+        # its own HTTP port and log); one of them relays its outbox at a time.
+        for replica in range(2, replicas + 1):
+            replica_settings = settings.model_copy(
+                update={"http_ports": {**settings.http_ports, "invoices": _free_port()}})
+            processes[f"invoices-{replica}"] = local_services.ServiceProcess(
+                "invoices", replica_settings, env=env, folder=folder / f"replica-{replica}")
+            processes[f"invoices-{replica}"].start()
         for process in processes.values():
             process.wait_ready()
         measured = asyncio.run(_measure_services(settings, items[:invoices], items[invoices:], rate, processes))
@@ -388,7 +402,8 @@ def run_bench(base: Settings, invoices: int, rate: float, seconds: float, output
             "kafka_version": local_stack.kafka_version(),
             "postgres_version": asyncio.run(_postgres_version(settings)),
             "setup": {"namespace": settings.namespace, "suppliers": SUPPLIERS,
-                      "services": list(processes), "consumer_batch_size": settings.consumer_batch_size,
+                      "services": list(processes), "invoices_replicas": replicas,
+                      "consumer_batch_size": settings.consumer_batch_size,
                       "payment_run_every_seconds": PAYMENT_RUN_EVERY_SECONDS,
                       "fixed_load_seconds": seconds, "invoice_statuses": measured["invoice_statuses"]},
         }

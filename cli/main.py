@@ -220,6 +220,7 @@ def bench_e2e(
     rate: float = typer.Option(200.0, min=0.1, help="invoices per second offered in the fixed-load phase"),
     seconds: float = typer.Option(30.0, min=1.0, help="length of the fixed-load phase"),
     output: str = typer.Option("bench-results.json", help="where the results are written as JSON"),
+    replicas: int = typer.Option(1, min=1, max=8, help="processes of the invoices service (one consumer group)"),
 ) -> None:
     """Invoices from `invoices.inbound` to `PaymentOrdered` through the services, at full speed and at a
     fixed load, against a floor written on aiokafka + asyncpg; prints a table, writes the JSON."""
@@ -230,7 +231,7 @@ def bench_e2e(
     from deploy.local.stack import StackError
 
     try:
-        result = run_bench(get_settings(), invoices, rate, seconds, Path(output))
+        result = run_bench(get_settings(), invoices, rate, seconds, Path(output), replicas=replicas)
     except (ServiceError, StackError) as exc:
         _fail(str(exc))
     typer.echo(table(result))
