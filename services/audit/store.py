@@ -28,28 +28,44 @@ def record_of(row: asyncpg.Record) -> AuditRecord:
     return AuditRecord(**data, payload=parse_json(payload) if payload is not None else None)
 
 
-def _values(record: AuditRecord) -> tuple:
+def _values(record: AuditRecord, payload: str | None) -> tuple:
+    """The row of ``record`` for COPY; ``payload``: its payload's canonical text."""
     return (
         record.topic, record.partition, record.seq, record.kafka_offset, record.kafka_key,
-        record.kafka_timestamp, record.received_at, record.kind, record.value_sha256, record.event_id,
+        record.kafka_timestamp, record.received_at, record.kind, record.value_sha256, _uuid(record.event_id),
         record.event_type, record.schema_version, record.occurred_at, record.producer, record.aggregate_type,
-        record.aggregate_id, record.correlation_id, record.causation_id, record.actor,
-        canonical_json(record.payload) if record.payload is not None else None,
-        list(record.subjects), record.raw, record.note, record.hash,
+        record.aggregate_id, record.correlation_id, _uuid(record.causation_id), record.actor,
+        payload, list(record.subjects), record.raw, record.note, record.hash,
     )
 
 
+def _uuid(value: UUID | None) -> str | None:
+    # As 32 hex digits: asyncpg reads text in C, a UUID object through its Python ``bytes`` property.
+    return value.hex if value is not None else None
+
+
 async def lock_chains(conn: asyncpg.Connection, chains: list[tuple[str, int]]) -> None:
-    """One writer per chain until the transaction ends (taken in a fixed order: no deadlock)."""
-    for topic, partition in sorted(chains):
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(f"audit-chain:{topic}/{partition}"))
+    """One writer per chain until the transaction ends. The locks are taken in one statement, one
+    after the other in the order of the sorted chains: two writers that share chains wait for
+    one another, they never deadlock."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(key) FROM unnest($1::bigint[]) WITH ORDINALITY AS chain(key, position) "
+        "ORDER BY position",
+        [lock_key(f"audit-chain:{topic}/{partition}") for topic, partition in sorted(chains)])
 
 
-async def head(conn: asyncpg.Connection, topic: str, partition: int) -> Head | None:
-    row = await conn.fetchrow(
-        "SELECT seq, hash, kafka_offset FROM audit_log WHERE topic = $1 AND partition = $2 "
-        "ORDER BY seq DESC LIMIT 1", topic, partition)
-    return Head(topic, partition, row["seq"], row["hash"], row["kafka_offset"]) if row else None
+async def heads_of(conn: asyncpg.Connection, chains: list[tuple[str, int]]) -> dict[tuple[str, int], Head]:
+    """The last record of each of ``chains`` that has one (one index probe per chain, one statement).
+    Read after ``lock_chains``, in a statement of its own: its snapshot then sees every record
+    the previous writer of these chains committed."""
+    rows = await conn.fetch(
+        """SELECT c.topic, c.partition, h.seq, h.hash, h.kafka_offset
+           FROM unnest($1::text[], $2::int[]) AS c(topic, partition), LATERAL (
+               SELECT seq, hash, kafka_offset FROM audit_log
+               WHERE topic = c.topic AND partition = c.partition ORDER BY seq DESC LIMIT 1) h""",
+        [topic for topic, _ in chains], [partition for _, partition in chains])
+    return {(r["topic"], r["partition"]): Head(r["topic"], r["partition"], r["seq"], r["hash"], r["kafka_offset"])
+            for r in rows}
 
 
 async def heads(conn: asyncpg.Connection) -> list[Head]:
@@ -84,9 +100,15 @@ async def recorded_events(conn: asyncpg.Connection, event_ids: list[UUID]) -> di
     return {row["event_id"]: row for row in rows}
 
 
-async def insert(conn: asyncpg.Connection, records: list[AuditRecord]) -> None:
+async def insert(conn: asyncpg.Connection, records: list[AuditRecord],
+                 payloads: list[str | None] | None = None) -> None:
+    """Appends ``records`` in one COPY. ``payloads``: their payloads' canonical text, in the same
+    order, when already at hand (``Canonical.payload``)."""
     if records:
-        await conn.copy_records_to_table("audit_log", records=[_values(r) for r in records], columns=COLUMNS)
+        if payloads is None:
+            payloads = [canonical_json(r.payload) if r.payload is not None else None for r in records]
+        await conn.copy_records_to_table("audit_log", records=[_values(r, p) for r, p in zip(records, payloads)],
+                                         columns=COLUMNS)
 
 
 def _between(start: datetime | None, end: datetime | None, first: int) -> tuple[str, list]:

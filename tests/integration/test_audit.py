@@ -11,18 +11,25 @@ import signal
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
 
 from deploy.simulators.suppliers import CONTRACT, SELLER_SIRET, cii
+from services.audit import store
 from services.audit.checkpoints import checkpoint_file
-from services.audit.domain.chain import GENESIS, chain_hash, head_of, link_all
-from services.audit.domain.record import AuditRecord, parse_json
+from services.audit.domain.chain import GENESIS, ChainVerifier, chain_hash, head_of, link_all
+from services.audit.domain.record import AuditRecord, canonical_json, parse_json, subjects_of
+from services.audit.recorder import AuditRecorder
 from services.audit.store import record_of
+from shared.clock import FixedClock
+from shared.db import PLUMBING, connect, create_pool, migrate
 from shared.topics import partitions_of
 from tests.support import admin_connection, contract, env_of, eventually, post_contracts, token
 
@@ -412,3 +419,136 @@ async def test_export_round_trip_in_csv_and_json_lines(ns, services, db, tmp_pat
         assert verdict["intact"] and verdict["records"] == 40
         assert (await client.post("/audit/checkpoints", headers=auditor)).json()["records"] == 40
         assert (await client.get("/audit/completeness", headers=auditor)).json()["complete"]
+
+
+# -- the recorder in process: batches applied straight to the namespace's database -------------
+
+AUDIT_MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "audit" / "migrations"
+
+
+@pytest.fixture
+async def audit_pool(ns):
+    conn = await connect(ns, "audit")
+    try:
+        await migrate(conn, "audit", [PLUMBING, AUDIT_MIGRATIONS])
+    finally:
+        await conn.close()
+    pool = await create_pool(ns, "audit")
+    yield pool
+    await pool.close()
+
+
+def _recorder(pool) -> AuditRecorder:
+    recorder = AuditRecorder([])
+    recorder._pool = lambda: pool
+    recorder.clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    return recorder
+
+
+def _read(topic: str, partition: int, offset: int, value: bytes | None, key: bytes = b"inv") -> ConsumerRecord:
+    return ConsumerRecord(topic=topic, partition=partition, offset=offset, timestamp=1772442000000 + offset,
+                          timestamp_type=0, key=key, value=value, checksum=None, serialized_key_size=len(key),
+                          serialized_value_size=len(value or b""), headers=())
+
+
+def _event(i: int, **payload) -> bytes:
+    return json.dumps(envelope(i, **payload)).encode()
+
+
+async def _chains(pool) -> tuple[dict[tuple[str, int], list[AuditRecord]], ChainVerifier]:
+    """The log read back, chain by chain, and the verdict of the verification on it."""
+    verifier = ChainVerifier()
+    chains: dict[tuple[str, int], list[AuditRecord]] = {}
+    async with pool.acquire() as conn, conn.transaction():
+        async for record in store.chain_records(conn):
+            verifier.feed(record)
+            chains.setdefault((record.topic, record.partition), []).append(record)
+    return chains, verifier
+
+
+async def test_a_batch_over_many_chains_is_recorded_as_record_after_record(audit_pool):
+    recorder = _recorder(audit_pool)
+    events = [_event(i, amount="<n>", contract_reference=f"M-{i % 3}") for i in range(20)]
+    # Numbers a float cannot hold, spelled as PostgreSQL will not return them.
+    events = [e.replace(b'"<n>"', b"12345678901234567890.000010" if i % 2 else b"1e2") for i, e in enumerate(events)]
+    first = [_read("invoices.events", p, o, events[p * 5 + o]) for p in (0, 1) for o in range(5)]
+    assert await recorder.apply(tuple(first)) == []
+
+    # Read again from offset 3 of partition 0 after a crash, with new records on four chains
+    # (two of them new), the same event again (identical bytes from an earlier batch, other
+    # bytes within this one), a record that is not an event and a tombstone; partitions mixed.
+    resent = json.loads(events[12])
+    again = [
+        _read("invoices.events", 0, 3, events[3]), _read("invoices.events", 2, 0, events[12]),
+        _read("invoices.events", 0, 4, events[4]), _read("invoices.events", 1, 5, events[1]),
+        _read("payments.events", 0, 0, b"<Invoice/>"), _read("invoices.events", 0, 5, events[15]),
+        _read("invoices.events", 2, 1, json.dumps({**resent, "actor": "someone-else"}).encode()),
+        _read("payments.events", 0, 1, None), _read("invoices.events", 1, 6, events[16]),
+        _read("invoices.events", 2, 2, events[17]),
+    ]
+    assert await recorder.apply(tuple(again)) == []
+
+    chains, verifier = await _chains(audit_pool)
+    assert verifier.problems == [] and verifier.records == 10 + 8
+    assert {chain: [(r.seq, r.kafka_offset, r.kind) for r in records] for chain, records in chains.items()} == {
+        ("invoices.events", 0): [(s + 1, s, "event") for s in range(6)],
+        ("invoices.events", 1): [(1, 0, "event"), (2, 1, "event"), (3, 2, "event"), (4, 3, "event"),
+                                 (5, 4, "event"), (6, 5, "duplicate"), (7, 6, "event")],
+        ("invoices.events", 2): [(1, 0, "event"), (2, 1, "duplicate"), (3, 2, "event")],
+        ("payments.events", 0): [(1, 0, "raw"), (2, 1, "raw")],
+    }
+    duplicate = chains[("invoices.events", 1)][5]
+    assert "invoices.events partition 0 offset 1" in duplicate.note and "identical bytes" in duplicate.note
+    assert "invoices.events partition 2 offset 0" in chains[("invoices.events", 2)][1].note
+    assert "DIFFERENT bytes" in chains[("invoices.events", 2)][1].note
+    # Each event as the reference reads it: exact numbers, the subjects its payload names.
+    for record in [r for records in chains.values() for r in records if r.kind == "event"]:
+        document = parse_json(events[int(record.payload["n"])])
+        assert canonical_json(record.payload) == canonical_json(document["payload"])
+        assert tuple(record.subjects) == subjects_of(record.aggregate_type, record.aggregate_id, document["payload"])
+        assert str(record.event_id) == document["event_id"]
+
+
+async def test_a_row_postgresql_refuses_is_kept_raw_alone_and_its_chain_still_links(audit_pool, monkeypatch):
+    refused = envelope(3)
+    values = [_event(i) for i in range(6)]
+    values[3] = json.dumps(refused).encode()
+    insert = store.insert
+
+    async def refusing(conn, records, payloads=None):
+        if any(r.kind == "event" and str(r.event_id) == refused["event_id"] for r in records):
+            raise asyncpg.DataError("value refused")
+        await insert(conn, records, payloads)
+
+    monkeypatch.setattr(store, "insert", refusing)
+    recorder = _recorder(audit_pool)
+    assert await recorder.apply(tuple(_read("advances.events", o % 2, o // 2, v) for o, v in enumerate(values))) == []
+
+    chains, verifier = await _chains(audit_pool)
+    assert verifier.problems == []
+    kinds = {p: [(r.kafka_offset, r.kind) for r in chains[("advances.events", p)]] for p in (0, 1)}
+    assert kinds == {0: [(0, "event"), (1, "event"), (2, "event")], 1: [(0, "event"), (1, "raw"), (2, "event")]}
+    kept = chains[("advances.events", 1)][1]
+    assert kept.raw == values[3] and kept.note == "PostgreSQL refused it as an event: value refused"
+
+
+async def test_two_recorders_appending_to_the_same_chains_at_once_record_each_offset_once(audit_pool):
+    chains = [("invoices.events", 0), ("invoices.events", 1), ("payments.events", 2)]
+    values = {chain: [_event(100 * n + o) for o in range(60)] for n, chain in enumerate(chains)}
+
+    def batch(order, last: int) -> tuple[ConsumerRecord, ...]:
+        return tuple(_read(topic, partition, o, values[(topic, partition)][o])
+                     for topic, partition in order for o in range(last))
+
+    # Two replicas during a rebalance both read from the committed offset (0 here): overlapping
+    # batches, their chains listed in different orders, applied at once. Each waits for the
+    # others on the chains they share, reads the heads they left and appends only what follows.
+    one, other = _recorder(audit_pool), _recorder(audit_pool)
+    await asyncio.gather(
+        one.apply(batch(chains, 30)), other.apply(batch(chains[::-1], 40)), one.apply(batch(chains[1:], 50)),
+        other.apply(batch(chains[::-1], 60)), one.apply(batch(chains, 45)))
+
+    recorded, verifier = await _chains(audit_pool)
+    assert verifier.problems == [] and verifier.records == 180
+    for chain in chains:
+        assert [(r.seq, r.kafka_offset, r.kind) for r in recorded[chain]] == [(o + 1, o, "event") for o in range(60)]

@@ -3,15 +3,18 @@ and what their verification reports, checkpoints, and invoices rebuilt from even
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.audit.domain import record as audit_record
 from services.audit.domain.chain import (
     GENESIS,
     ChainVerifier,
@@ -28,9 +31,12 @@ from services.audit.domain.period import period
 from services.audit.domain.record import (
     Unstorable,
     as_duplicate,
+    canonical_form,
     canonical_json,
+    canonical_record,
     entry_from_record,
     parse_json,
+    read_record,
     subjects_of,
 )
 
@@ -151,6 +157,183 @@ def test_subjects_name_the_seller_of_a_canonical_invoice_and_the_aggregate():
     payload = {"invoice_id": "inv-9", "invoice": {"seller": {"siret": "35600000000048"},
                                                   "buyer": {"siret": "20005376700014"}}}
     assert subjects_of("invoice", "inv-9", payload) == ("invoice:inv-9", "supplier:35600000000048")
+
+
+# -- the recorder's reading: one serialisation, the same bytes -----------------------------------
+# The recorder reads with orjson and serialises each entry once (``read_record``); the chain's
+# reference is ``parse_json`` and ``canonical_record``, which verification uses. Both must give
+# the same entry and the same bytes, or a record would fail verification the moment it is written.
+
+def _json_text(value, spelling: int, ascii_only: bool) -> str:
+    """``value`` as JSON text, its numbers spelled in one of several ways JSON allows."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        return [str(value), format(value, "f"), format(value, "e"), format(value, "f") + "E0"][spelling % 4]
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=ascii_only)
+    if isinstance(value, list):
+        return "[" + ", ".join(_json_text(item, spelling + i, ascii_only) for i, item in enumerate(value)) + "]"
+    return "{" + ", ".join(f"{json.dumps(k, ensure_ascii=ascii_only)}: {_json_text(v, spelling + i, ascii_only)}"
+                           for i, (k, v) in enumerate(value.items())) + "}"
+
+
+def _read(value: bytes, offset: int = 0):
+    return read_record(topic=TOPIC, partition=0, offset=offset, key=b"inv-1", timestamp_ms=1772442000123,
+                       value=value, received_at=AT)
+
+
+def _assert_same_as_the_reference(value: bytes) -> None:
+    recorded, canonical = _read(value)
+    for seq in (1, 2, 10**12):
+        assert canonical.at(seq) == canonical_record(recorded, seq)
+        assert canonical.hash_after(GENESIS, seq) == hashlib.sha256(GENESIS + canonical_record(recorded, seq)).digest()
+    assert canonical.payload == (canonical_json(recorded.payload) if recorded.payload is not None else None)
+    if recorded.kind != "event":
+        return
+    expected = parse_json(value)["payload"]
+    assert repr(recorded.payload) == repr(expected)  # the same values of the same types: Decimal stays Decimal
+    assert recorded.subjects == subjects_of(recorded.aggregate_type, recorded.aggregate_id, expected)
+
+
+# Text with whatever JSON may carry: NUL, lone surrogates, characters beyond the BMP, escapes.
+any_text = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()), max_size=8)
+payload_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**25, 10**25) | any_text
+    | st.decimals(allow_nan=False, allow_infinity=False, places=None),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(any_text, children, max_size=4),
+    max_leaves=20)
+
+
+@given(st.dictionaries(any_text | st.sampled_from(["invoice_id", "contract_id", "seller", "payable_id"]),
+                       payload_values, max_size=6),
+       st.integers(0, 3), st.booleans())
+def test_the_recorders_reading_gives_the_reference_entry_and_bytes(payload, spelling, ascii_only):
+    written = _json_text(payload, spelling, ascii_only)
+    value = json.dumps(envelope(payload={})).replace('"payload": {}', f'"payload": {written}').encode(
+        "utf-8", "surrogatepass")
+    recorded, _ = _read(value)
+    try:
+        canonical_json(parse_json(value)["payload"]).encode("utf-8")
+    except (Unstorable, UnicodeEncodeError):
+        assert recorded.kind == "raw" and recorded.note.startswith("the envelope holds")
+    else:
+        assert recorded.kind == "event", recorded.note
+    _assert_same_as_the_reference(value)
+
+
+def _invoice_journey(i: int) -> list[bytes]:
+    """The events of one invoice as the services write them, a 20-line canonical invoice included."""
+    from deploy.simulators.suppliers import CONTRACT, SELLER_IBAN, SELLER_SIRET, cii, default_lines
+    from services.invoices.formats import parse
+    from shared.clock import FixedClock
+    from shared.events import encode, new_envelope
+    from shared.events.contracts import AdvanceRecoveryApplied
+    from shared.events.invoices import InvoiceApproved, InvoiceReceived, InvoiceValidated, PaymentDeadline
+    from shared.events.payments import PaymentOrdered
+
+    clock = FixedClock(datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=UTC))
+    invoice_id = str(uuid.UUID(int=i + 1))
+    amount = Decimal("1234.50") + i
+    deadline = PaymentDeadline(buyer_type="local_authority", dgp_start=date(2026, 3, 2), legal_due=date(2026, 4, 1),
+                               ordonnateur_due=date(2026, 3, 22), target_due=date(2026, 3, 17))
+    received = new_envelope(InvoiceReceived(
+        invoice_id=invoice_id, channel="http", source="portal", sha256="ab" * 32, size_bytes=21000,
+        received_at=clock.now()), producer="invoices", actor="alice", clock=clock)
+    validated = new_envelope(InvoiceValidated(
+        invoice_id=invoice_id, profile="fr-public", deadline=deadline,
+        invoice=parse(cii(number=f"FA-2026-{i:06d}", lines=default_lines(20)))),
+        producer="invoices", actor="intake", clock=clock, caused_by=received)
+    approved = new_envelope(InvoiceApproved(
+        invoice_id=invoice_id, amount=amount, currency="EUR", seller_siret=SELLER_SIRET,
+        seller_name="Atelier Numérique", invoice_number=f"FA-2026-{i:06d}", payee_iban=SELLER_IBAN,
+        contract_reference=CONTRACT, engagement_number="EJ-1", automatic=False, deadline=deadline),
+        producer="invoices", actor="carol", clock=clock, caused_by=validated)
+    recovered = new_envelope(AdvanceRecoveryApplied(
+        invoice_id=invoice_id, contract_id=CONTRACT, approved_amount=amount, deduction=Decimal("100.00"),
+        net_payable=amount - 100, recovered_after=Decimal("100.00"), outstanding_after=Decimal("0.00"),
+        reason="advance recovered"), producer="advances", actor="advances.recovery", clock=clock, caused_by=approved)
+    ordered = new_envelope(PaymentOrdered(
+        payable_id=f"invoice:{invoice_id}", kind="invoice", invoice_id=invoice_id, contract_id=CONTRACT,
+        order_id=f"ORD-{i:08d}", attempt=1, batch_id="B-1", channel="accountant", amount=amount - 100,
+        ordered_on=date(2026, 3, 3), requested_execution_date=date(2026, 3, 5), legal_due=date(2026, 4, 1),
+        target_due=date(2026, 3, 17), accountant_due=date(2026, 3, 13), urgent=False),
+        producer="payments", actor="payments.scheduler", clock=clock, caused_by=recovered)
+    return [encode(e) for e in (received, validated, approved, recovered, ordered)]
+
+
+def test_on_the_events_the_services_write_orjson_writes_the_canonical_bytes_itself():
+    for value in _invoice_journey(1) + _invoice_journey(2):
+        _assert_same_as_the_reference(value)
+        recorded, _ = _read(value)
+        assert recorded.kind == "event"
+        document = audit_record._document(recorded, 0)
+        # Byte for byte, without falling back to canonical_json.
+        assert audit_record._orjson_canonical(document) == canonical_json(document).encode("utf-8")
+
+
+@pytest.mark.parametrize("value", [
+    b'{"x": 1.50, "y": 1e2, "z": -0.0, "w": 12345678901234567890.000001}',  # exact decimals, not floats
+    b'{"big": 18446744073709551616, "small": -9223372036854775809, "u64": 18446744073709551615}',
+    b'{"x": 1, "x": 2, "y": {"z": 1, "z": "two"}}',  # the last of repeated keys wins, as in json
+    b'{"a": "\\ud83d\\ude00 \\u00e9", "\\ud800": 1}',  # a lone surrogate: orjson refuses, json reads it
+    b'{"a": "backslash \\\\u0000 text", "b": "\\u0000"}',
+    b'{"seller": {"siret": "1"}, "nested": [[{"invoice_id": "deep"}]], "invoice_id": 5}',
+    b'{"a": ' + b"9" * 1001 + b"}",
+    b'{"a": ' + b"9" * 1001 + b', "b": 1.5}',
+    b'{"a": ' + b"9" * 5000 + b"}",
+    b'{"a": 1e400}', b'{"a": NaN}',
+])
+def test_numbers_keys_and_text_json_reads_differently_from_orjson_are_read_as_json_reads_them(value):
+    text = json.dumps(envelope(payload={})).encode().replace(b'"payload": {}', b'"payload": ' + value)
+    _assert_same_as_the_reference(text)
+    _assert_same_as_the_reference(b"\xef\xbb\xbf" + text)  # a BOM, which json reads and orjson does not
+    _assert_same_as_the_reference(json.dumps(envelope(payload={}, schema_version="<n>")).encode().replace(
+        b'"<n>"', b"1.0").replace(b'"payload": {}', b'"payload": ' + value))
+
+
+def _nested(depth: int, inner: dict) -> dict:
+    for _ in range(depth):
+        inner = {"n": inner}
+    return inner
+
+
+def test_numbers_are_read_exactly_at_any_depth_and_subjects_are_looked_for_20_levels_deep():
+    # The payload is level 0: "a" holds level 1, and so on.
+    payload = {"a": _nested(19, {"invoice_id": "at-20"}), "b": _nested(20, {"invoice_id": "at-21"}),
+               "l": [[_nested(17, {"seller": {"siret": "s-20"}})]], "c": [_nested(30, {"x": "<n>"})]}
+    value = json.dumps(envelope(payload=payload)).encode().replace(b'"<n>"', b"0.10")
+    recorded, _ = _read(value)
+    assert recorded.subjects == ("invoice:at-20", "invoice:inv-1", "supplier:s-20")
+    assert repr(_nested(30, {"x": Decimal("0.10")})) == repr(recorded.payload["c"][0])
+    _assert_same_as_the_reference(value)
+
+
+def test_an_envelope_field_is_read_exactly_too():
+    value = json.dumps(envelope(schema_version="<n>")).encode().replace(b'"<n>"', b"1" + b"0" * 30)
+    recorded, _ = _read(value)
+    assert recorded.kind == "raw" and recorded.note == f"schema_version {10**30} is out of range"
+
+
+def test_json_nested_deeper_than_python_reads_is_kept_as_raw_bytes():
+    deep = b'{"a": ' * 5000 + b"1" + b"}" * 5000
+    value = json.dumps(envelope(payload={})).encode().replace(b'"payload": {}', b'"payload": ' + deep)
+    recorded, canonical = _read(value)
+    assert recorded.kind == "raw" and "nested too deep" in recorded.note and recorded.raw == value
+    assert canonical.at(1) == canonical_record(recorded, 1)
+    link_all({}, [recorded])
+
+
+def test_a_canonical_form_splits_where_the_position_goes_whatever_the_payload_holds():
+    # The payload's own keys spell the markers the split looks for; its text values too, escaped.
+    payload = {"a": 1, "payload": {"b": 2, "producer": "p", "seq": 0, "subjects": []}, "producer": None,
+               "seq": 0, "subjects": [',"seq":0,"subjects":[', ',"payload":', ',"producer":']}
+    recorded = entry(envelope(payload=payload))
+    canonical = canonical_form(recorded)
+    assert canonical.at(7) == canonical_record(recorded, 7)
+    assert parse_json(canonical.payload) == payload
 
 
 # -- chains and their verification ---------------------------------------------------------------

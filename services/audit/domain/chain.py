@@ -22,9 +22,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Iterable
+from typing import Iterable, Sequence
 
-from services.audit.domain.record import ENTRY_FIELDS, AuditRecord, Entry, canonical_record
+from services.audit.domain.record import ENTRY_FIELDS, AuditRecord, Canonical, Entry, canonical_record
 
 GENESIS = bytes(32)
 MAX_PROBLEMS = 100
@@ -34,7 +34,9 @@ def chain_hash(previous: bytes, record: AuditRecord) -> bytes:
     return hashlib.sha256(previous + record.canonical()).digest()
 
 
-def _next_hash(previous: bytes, entry: Entry, seq: int) -> bytes:
+def _next_hash(previous: bytes, entry: Entry, seq: int, canonical: Canonical | None) -> bytes:
+    if canonical is not None:
+        return canonical.hash_after(previous, seq)
     return hashlib.sha256(previous + canonical_record(entry, seq)).digest()
 
 
@@ -57,23 +59,27 @@ def chain_name(topic: str, partition: int) -> str:
     return f"{topic}/{partition}"
 
 
-def link(head: Head | None, entry: Entry) -> AuditRecord:
-    """The entry as the next record of the chain whose head is ``head`` (None: a new chain)."""
+def link(head: Head | None, entry: Entry, canonical: Canonical | None = None) -> AuditRecord:
+    """The entry as the next record of the chain whose head is ``head`` (None: a new chain).
+    ``canonical``: the entry's canonical form when already computed (``canonical_form``)."""
     seq = head.seq + 1 if head else 1
-    return AuditRecord(**{name: getattr(entry, name) for name in ENTRY_FIELDS}, seq=seq,
-                       hash=_next_hash(head.hash if head else GENESIS, entry, seq))
+    # An Entry's attributes are its fields; a record being linked again has more (seq, hash, id).
+    fields = vars(entry) if type(entry) is Entry else {name: getattr(entry, name) for name in ENTRY_FIELDS}
+    return AuditRecord(**fields, seq=seq, hash=_next_hash(head.hash if head else GENESIS, entry, seq, canonical))
 
 
 def head_of(record: AuditRecord) -> Head:
     return Head(record.topic, record.partition, record.seq, record.hash, record.kafka_offset)
 
 
-def link_all(heads: dict[tuple[str, int], Head], entries: Iterable[Entry]) -> list[AuditRecord]:
-    """Chains entries (in each partition's offset order), moving ``heads`` forward."""
+def link_all(heads: dict[tuple[str, int], Head], entries: Iterable[Entry],
+             canonicals: Sequence[Canonical] | None = None) -> list[AuditRecord]:
+    """Chains entries (in each partition's offset order), moving ``heads`` forward.
+    ``canonicals``: the entries' canonical forms, in the same order, when already computed."""
     records = []
-    for entry in entries:
+    for i, entry in enumerate(entries):
         key = (entry.topic, entry.partition)
-        record = link(heads.get(key), entry)
+        record = link(heads.get(key), entry, canonicals[i] if canonicals is not None else None)
         heads[key] = head_of(record)
         records.append(record)
     return records
