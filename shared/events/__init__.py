@@ -36,7 +36,11 @@ class Envelope(BaseModel):
     @field_validator("occurred_at")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            # e.g. 0001-01-01T00:00+01:00: a moment before the first one UTC can write.
+            raise ValueError("the time is outside the range of dates that can be written in UTC") from None
 
     def headers(self) -> dict[str, str]:
         return {

@@ -68,6 +68,7 @@ def _document(**envelope_changes) -> dict:
         (json.dumps(_document(event_type="SomethingElse")).encode(), "unknown_event_type"),
         (json.dumps(_document(schema_version=2)).encode(), "unsupported_schema_version"),
         (json.dumps(_document(occurred_at="2026-01-05T08:30:00")).encode(), "invalid_envelope"),
+        (json.dumps(_document(occurred_at="0001-01-01T00:00:00+01:00")).encode(), "invalid_envelope"),
     ],
 )
 def test_undecodable_records_say_why(raw, reason):
