@@ -37,6 +37,7 @@ async def ensure_database(settings: Settings) -> None:
 
     db = await asyncpg.connect(settings.admin_dsn(settings.database))
     try:
+        await _prefer_lz4(db, settings.database)
         await db.execute(f'REVOKE ALL ON DATABASE "{settings.database}" FROM PUBLIC')
         await db.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
         for service in SERVICES:
@@ -46,6 +47,16 @@ async def ensure_database(settings: Settings) -> None:
             await db.execute(f"ALTER ROLE {service} IN DATABASE \"{settings.database}\" SET search_path = {service}")
     finally:
         await db.close()
+
+
+async def _prefer_lz4(db: asyncpg.Connection, database: str) -> None:
+    """Large values (documents, canonical invoices, event bodies, audit payloads) are compressed
+    with lz4 rather than PostgreSQL's default pglz: about four times less CPU per document
+    stored. A server built without lz4 keeps its default."""
+    try:
+        await db.execute(f'ALTER DATABASE "{database}" SET default_toast_compression = \'lz4\'')
+    except (asyncpg.InvalidParameterValueError, asyncpg.FeatureNotSupportedError):
+        pass
 
 
 async def drop_database(settings: Settings) -> None:

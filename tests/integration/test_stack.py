@@ -56,6 +56,12 @@ async def test_each_service_role_sees_only_its_own_schema(ns, services):
                 await invoices.fetchval(f"SELECT count(*) FROM {table}")
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await invoices.execute("CREATE TABLE public.sneaky (id int)")
+        # Stored documents and event bodies are compressed with lz4 (Debian's server has it).
+        assert await invoices.fetchval("SHOW default_toast_compression") == "lz4"
+        await invoices.execute("INSERT INTO documents (sha256, content, size_bytes, stored_at) "
+                               "VALUES ($1, $2, 40000, now())", "ab" * 32, b"<Invoice>" * 4000 + bytes(range(256)) * 16)
+        assert await invoices.fetchval(
+            "SELECT pg_column_compression(content) FROM documents WHERE sha256 = $1", "ab" * 32) == "lz4"
     finally:
         await invoices.close()
 
