@@ -201,13 +201,36 @@ def _machine_busy_seconds() -> float:
     return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU time of a process so far (Linux /proc)."""
+def _stack_cpu_seconds() -> dict[str, float]:
+    """CPU time so far of PostgreSQL (every server process: backends, WAL writer, checkpointer…)
+    and of the Kafka broker."""
+    totals = {"postgresql": 0.0, "kafka": 0.0}
+    for folder in Path("/proc").iterdir():
+        if not folder.name.isdigit():
+            continue
+        try:
+            command = (folder / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if command.startswith(b"postgres") or b"/postgres\0" in command or b"postgres:" in command:
+            name = "postgresql"
+        elif command.startswith(b"java") and b"kafka.Kafka" in command:
+            name = "kafka"
+        else:
+            continue
+        totals[name] += _cpu_seconds(int(folder.name), children=name == "postgresql") or 0.0
+    return totals
+
+
+def _cpu_seconds(pid: int | None, children: bool = False) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc); ``children``: with that of its
+    children that ended (PostgreSQL's backends, once their connection closed)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, TypeError):
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 async def _postgres_version(settings: Settings) -> str:
@@ -324,6 +347,7 @@ async def _measure_services(settings: Settings, full: list[tuple[str, bytes]], f
         inbound = settings.topic("invoices.inbound")
         cpu_before = {name: _cpu_seconds(p.pid) for name, p in processes.items()}
         machine_before = _machine_busy_seconds()
+        stack_before = _stack_cpu_seconds()
         _say(f"services, full speed: {len(full):,} invoices")
         await workload.produce(producer, inbound, full, None, full_sent)
         await arrivals.wait_until(len(full), STALL_SECONDS, _progress("services, full speed"))
@@ -334,6 +358,8 @@ async def _measure_services(settings: Settings, full: list[tuple[str, bytes]], f
                 service = name.split("-")[0]
                 cpu[service] = round(cpu.get(service, 0.0) + now - cpu_before[name], 1)
         # Everything the machine did meanwhile: the services, PostgreSQL, Kafka, this process.
+        cpu.update({name: round(seconds - stack_before.get(name, 0.0), 1)
+                    for name, seconds in _stack_cpu_seconds().items()})
         cpu["machine"] = round(_machine_busy_seconds() - machine_before, 1)
         stages = await _batch_times({name: p.url for name, p in processes.items()})
         _say(f"services, fixed load: {len(fixed):,} invoices at {rate:g}/s")

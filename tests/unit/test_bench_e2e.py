@@ -106,8 +106,8 @@ def test_a_small_run_measures_every_invoice_and_writes_its_results(tmp_path):
     assert sum(statuses.values()) == 100 and set(statuses) <= {"approved", "payment_ordered"}
     # Where the time went: every service's CPU, the machine's, and each consumer's batches.
     cpu = result["full_speed"]["cpu_seconds"]
-    assert set(cpu) == {"invoices", "payments", "advances", "audit", "machine"}
-    assert cpu["machine"] >= cpu["invoices"] > 0
+    assert set(cpu) == {"invoices", "payments", "advances", "audit", "postgresql", "kafka", "machine"}
+    assert cpu["machine"] >= cpu["invoices"] > 0 and cpu["postgresql"] > 0 and cpu["kafka"] > 0
     stages = result["full_speed"]["stages"]
     assert stages["invoices.inbound"]["records"] == 60 and stages["invoices.inbound"]["batches"] >= 1
     assert stages["advances.recovery"]["records"] >= 60 and stages["audit.recorder"]["seconds"] > 0
