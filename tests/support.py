@@ -6,7 +6,9 @@ import asyncio
 import socket
 import time
 import uuid
+from contextlib import asynccontextmanager
 from decimal import Decimal
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -15,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 from deploy.local.services import ServiceProcess, env_of  # noqa: F401  (re-exported for tests)
 from deploy.simulators.suppliers import make_siret
 from shared.auth import bearer_header
+from shared.db import PLUMBING, connect, create_pool, migrate
 from shared.money import to_cents
 from shared.settings import SERVICES, Settings
 from shared.topics import read_all
@@ -121,3 +124,22 @@ async def post_contracts(base_url: str, contracts: list[dict], actor: str = "pro
 def token(settings: Settings, user: str, *roles: str) -> dict[str, str]:
     """The Authorization header of a user holding ``roles``."""
     return bearer_header(settings, user, list(roles))
+
+
+@asynccontextmanager
+async def service_pool(settings: Settings, service: str, *, own_schema: bool = True):
+    """A pool of ``service``'s role on the namespace's database, its schema migrated (the shared
+    plumbing, and the service's own tables unless ``own_schema`` is False)."""
+    folders = [PLUMBING]
+    if own_schema:
+        folders.append(Path(__file__).resolve().parents[1] / "services" / service / "migrations")
+    conn = await connect(settings, service)
+    try:
+        await migrate(conn, service, folders)
+    finally:
+        await conn.close()
+    pool = await create_pool(settings, service)
+    try:
+        yield pool
+    finally:
+        await pool.close()

@@ -15,14 +15,12 @@ from services.advances.domain.recovery import replay_recovery
 from services.advances.recovery import recovery_consumer
 from shared.clock import FixedClock
 from shared.consumer import Batched
-from shared.db import PLUMBING, connect, create_pool, migrate
 from shared.events import encode, new_envelope
 from shared.events.invoices import InvoiceApproved, PaymentDeadline
-from tests.support import make_siret
+from tests.support import make_siret, service_pool
 
 pytestmark = pytest.mark.integration
 
-MIGRATIONS = PLUMBING.parent.parent / "services" / "advances" / "migrations"
 CLOCK = FixedClock(datetime(2026, 3, 2, 9, tzinfo=UTC))
 DEADLINE = PaymentDeadline(buyer_type="local_authority", dgp_start=date(2026, 3, 2), legal_due=date(2026, 4, 1),
                            ordonnateur_due=date(2026, 3, 22), target_due=date(2026, 3, 17))
@@ -74,14 +72,8 @@ def _batches() -> list[tuple[ConsumerRecord, ...]]:
 
 @pytest.fixture
 async def pool(ns):
-    conn = await connect(ns, "advances")
-    try:
-        await migrate(conn, "advances", [PLUMBING, MIGRATIONS])
-    finally:
-        await conn.close()
-    pool = await create_pool(ns, "advances")
-    yield pool
-    await pool.close()
+    async with service_pool(ns, "advances") as pool:
+        yield pool
 
 
 async def _seed(pool) -> None:

@@ -13,7 +13,6 @@ import sys
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -29,9 +28,8 @@ from services.audit.domain.record import AuditRecord, canonical_json, parse_json
 from services.audit.recorder import AuditRecorder
 from services.audit.store import record_of
 from shared.clock import FixedClock
-from shared.db import PLUMBING, connect, create_pool, migrate
 from shared.topics import partitions_of
-from tests.support import admin_connection, contract, env_of, eventually, post_contracts, token
+from tests.support import admin_connection, contract, env_of, eventually, post_contracts, service_pool, token
 
 pytestmark = pytest.mark.integration
 
@@ -423,19 +421,12 @@ async def test_export_round_trip_in_csv_and_json_lines(ns, services, db, tmp_pat
 
 # -- the recorder in process: batches applied straight to the namespace's database -------------
 
-AUDIT_MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "audit" / "migrations"
 
 
 @pytest.fixture
 async def audit_pool(ns):
-    conn = await connect(ns, "audit")
-    try:
-        await migrate(conn, "audit", [PLUMBING, AUDIT_MIGRATIONS])
-    finally:
-        await conn.close()
-    pool = await create_pool(ns, "audit")
-    yield pool
-    await pool.close()
+    async with service_pool(ns, "audit") as pool:
+        yield pool
 
 
 def _recorder(pool) -> AuditRecorder:

@@ -10,10 +10,9 @@ from aiokafka.structs import ConsumerRecord
 
 from shared.clock import SystemClock
 from shared.consumer import Batched, IdempotentConsumer
-from shared.db import PLUMBING, connect, create_pool, migrate
 from shared.events import encode, new_envelope
 from shared.events.contracts import ContractNotified
-from tests.support import contract
+from tests.support import contract, service_pool
 
 pytestmark = pytest.mark.integration
 
@@ -32,15 +31,9 @@ def _record(offset: int, i: int) -> ConsumerRecord:
 
 @pytest.fixture
 async def pool(ns):
-    conn = await connect(ns, SERVICE)
-    try:
-        await migrate(conn, SERVICE, [PLUMBING])
-        await conn.execute("CREATE TABLE seen (contract_id text PRIMARY KEY, calls int NOT NULL)")
-    finally:
-        await conn.close()
-    pool = await create_pool(ns, SERVICE)
-    yield pool
-    await pool.close()
+    async with service_pool(ns, "advances", own_schema=False) as pool:
+        await pool.execute("CREATE TABLE seen (contract_id text PRIMARY KEY, calls int NOT NULL)")
+        yield pool
 
 
 def _consumer(ns, pool, calls: list[list[str]]) -> IdempotentConsumer:

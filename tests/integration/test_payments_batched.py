@@ -14,15 +14,14 @@ from services.payments.handlers import consumers
 from services.payments.scheduling import Scheduling
 from shared.clock import FixedClock
 from shared.consumer import Batched
-from shared.db import PLUMBING, connect, create_pool, migrate
 from shared.events import decode, encode, new_envelope
 from shared.events.contracts import AdvanceRecoveryApplied
 from shared.events.invoices import InvoiceApproved, PaymentDeadline
 from shared.logging import bound_fields
+from tests.support import service_pool
 
 pytestmark = pytest.mark.integration
 
-MIGRATIONS = PLUMBING.parent.parent / "services" / "payments" / "migrations"
 CLOCK = FixedClock(datetime(2026, 3, 2, 9, tzinfo=UTC))
 DEADLINE = PaymentDeadline(buyer_type="local_authority", dgp_start=date(2026, 3, 2), legal_due=date(2026, 4, 1),
                            ordonnateur_due=date(2026, 3, 22), target_due=date(2026, 3, 17))
@@ -92,14 +91,8 @@ def _batches():
 
 @pytest.fixture
 async def pool(ns):
-    conn = await connect(ns, "payments")
-    try:
-        await migrate(conn, "payments", [PLUMBING, MIGRATIONS])
-    finally:
-        await conn.close()
-    pool = await create_pool(ns, "payments")
-    yield pool
-    await pool.close()
+    async with service_pool(ns, "payments") as pool:
+        yield pool
 
 
 async def _seed(pool) -> None:
