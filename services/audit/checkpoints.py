@@ -7,7 +7,6 @@ the database would also have to rewrite both, and the copies auditors keep of th
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from services.audit import metrics, store
 from services.audit.domain.chain import Checkpoint, Problem, checkpoint_of
 from shared.clock import Clock
-from shared.consumer import INFRASTRUCTURE_ERRORS
+from shared.periodic import every
 from shared.logging import get_logger
 from shared.settings import Settings
 from shared.topics import read_all
@@ -103,13 +102,12 @@ async def checkpoint_loop(settings: Settings, clock: Clock, pool_of, producer_of
     the configured clock (a demo clock moved ten days ahead checkpoints at once)."""
     interval = timedelta(seconds=settings.audit_checkpoint_seconds)
     last = read_file(settings).latest
-    while True:
-        try:
-            if last is None or clock.now() - last >= interval:
-                async with pool_of().acquire() as conn:
-                    if await store.heads(conn):
-                        last = datetime.fromisoformat(
-                            (await take_checkpoint(conn, settings, producer_of(), clock))["at"])
-        except INFRASTRUCTURE_ERRORS as exc:
-            log.warning("checkpoint not published, will retry", error=repr(exc))
-        await asyncio.sleep(min(settings.audit_checkpoint_seconds, 30.0))
+
+    async def step() -> None:
+        nonlocal last
+        if last is None or clock.now() - last >= interval:
+            async with pool_of().acquire() as conn:
+                if await store.heads(conn):
+                    last = datetime.fromisoformat((await take_checkpoint(conn, settings, producer_of(), clock))["at"])
+
+    await every(min(settings.audit_checkpoint_seconds, 30.0), step, what="audit checkpoint")
