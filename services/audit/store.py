@@ -19,6 +19,9 @@ COLUMNS = (
     "aggregate_id", "correlation_id", "causation_id", "actor", "payload", "subjects", "raw", "note", "hash",
 )
 SELECT = "SELECT id, " + ", ".join(COLUMNS) + " FROM audit_log"
+# Events in the order they occurred; events of one instant (a clock that stands still, as in a
+# test or a replayed day) in the order Kafka received them, which follows their causes.
+IN_ORDER = "occurred_at, kafka_timestamp, id"
 
 
 def record_of(row: asyncpg.Record) -> AuditRecord:
@@ -152,7 +155,7 @@ async def history(conn: asyncpg.Connection, *, subject: str | None = None, actor
     supplier's history includes what happened to its invoices and contracts)."""
     if actor is not None:
         rows = await conn.fetch(
-            f"{SELECT} WHERE kind = 'event' AND actor = $1 ORDER BY occurred_at, id LIMIT $2", actor, limit)
+            f"{SELECT} WHERE kind = 'event' AND actor = $1 ORDER BY {IN_ORDER} LIMIT $2", actor, limit)
         return [record_of(r) for r in rows]
     tags = [subject]
     if expand:
@@ -161,7 +164,7 @@ async def history(conn: asyncpg.Connection, *, subject: str | None = None, actor
                WHERE kind = 'event' AND subjects @> ARRAY[$1]
                  AND (tag LIKE 'invoice:%' OR tag LIKE 'contract:%')""", subject)
     rows = await conn.fetch(
-        f"{SELECT} WHERE kind = 'event' AND subjects && $1::text[] ORDER BY occurred_at, id LIMIT $2",
+        f"{SELECT} WHERE kind = 'event' AND subjects && $1::text[] ORDER BY {IN_ORDER} LIMIT $2",
         tags, limit)
     return [record_of(r) for r in rows]
 
