@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test unit bench stack-up stack-down install clean
 
-$(BIN)/.installed: pyproject.toml requirements.lock
+$(BIN)/.installed: pyproject.toml requirements.lock setup.py services/invoices/formats/_walk.pyx
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c requirements.lock -e '.[test]'

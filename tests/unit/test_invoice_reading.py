@@ -1,10 +1,12 @@
-"""How supplier XML is read fast without reading it differently: the generated term readers,
-the parser that leaves out indentation, the canonical models built without a second
-validation, and the validation groups."""
+"""How supplier XML is read fast without reading it differently: the term readers, compiled
+and generated in Python, the parser that leaves out indentation, the canonical models built
+without a second validation, and the validation groups."""
 
+import random
 import re
 from datetime import date
 from decimal import Decimal
+from xml.sax.saxutils import escape
 
 import pytest
 from hypothesis import given, settings
@@ -14,7 +16,16 @@ from pydantic import BaseModel
 
 from services.invoices.domain.validation import validate
 from services.invoices.formats import UnreadableDocument, cii, parse, ubl
-from services.invoices.formats._xml import Terms, Values, read_xml
+from services.invoices.formats import _xml
+from services.invoices.formats._xml import (
+    Terms,
+    Values,
+    compiled_readers,
+    plain_decimal,
+    read_xml,
+    stripped,
+    use_compiled_readers,
+)
 from shared.events.invoice_document import CanonicalInvoice
 from deploy.simulators import suppliers as build
 
@@ -38,6 +49,14 @@ DOCUMENTS = {
 
 # --- the term reader ----------------------------------------------------------------------------
 
+@pytest.fixture(params=["compiled", "python"])
+def reading(request):
+    """The test runs with the compiled readers, then with the Python ones."""
+    use_compiled_readers(request.param == "compiled")
+    yield request.param
+    use_compiled_readers(True)
+
+
 def _element(xml: str) -> etree._Element:
     return etree.fromstring(f'<a:root xmlns:a="{NS["a"]}" xmlns:b="{NS["b"]}">{xml}</a:root>')
 
@@ -46,7 +65,13 @@ READER = Terms({"x": "a:P/a:X", "y": "a:P/b:Y", "p": "a:P", "z": "a:Z"}, NS,
                every={"z"}, order=("y", "z", "x", "p"))
 
 
-def test_the_first_element_of_a_term_is_its_first_in_document_order():
+def test_the_installed_package_reads_with_the_compiled_readers():
+    # Built by pip install -e . (make install); without it every invoice takes the slow path.
+    assert compiled_readers()
+    assert cii._LINE.read_in_order == cii._LINE.compiled.read_in_order
+
+
+def test_the_first_element_of_a_term_is_its_first_in_document_order(reading):
     root = _element("<a:P><!--c--><a:Q><a:X>nested</a:X></a:Q><?pi x?></a:P>"
                     "<a:P><a:X>second</a:X><a:X>third</a:X></a:P>")
     found = READER.read(root)
@@ -54,34 +79,175 @@ def test_the_first_element_of_a_term_is_its_first_in_document_order():
     assert found["p"] is root[0]
 
 
-def test_a_name_in_another_namespace_or_place_is_not_the_term():
+def test_a_name_in_another_namespace_or_place_is_not_the_term(reading):
     root = _element("<b:P><a:X>wrong namespace</a:X></b:P><a:X>not below P</a:X>"
                     "<a:P><a:Y>wrong namespace</a:Y></a:P>")
     assert set(READER.read(root)) == {"p"}
 
 
-def test_every_element_of_a_repeated_term_is_kept_in_order():
+def test_every_element_of_a_repeated_term_is_kept_in_order(reading):
     root = _element("<a:Z>1</a:Z><a:P/><a:Z>2</a:Z><a:Z/>")
     assert [z.text for z in READER.read(root)["z"]] == ["1", "2", None]
 
 
-def test_reading_in_order_answers_the_same_terms():
+def test_reading_in_order_answers_the_same_terms(reading):
     root = _element("<a:P><b:Y>y</b:Y><a:X>x</a:X></a:P><a:Z>z</a:Z>")
     found = READER.read(root)
     assert READER.read_in_order(root) == (found["y"], found["z"], found["x"], found["p"])
     assert READER.read_in_order(_element("")) == (None, None, None, None)
 
 
+VALUES = Terms({"text": "a:P/a:T", "stripped": "a:P/a:S", "amount": "a:P/a:A",
+                "unit": "a:P/a:A/@unit", "element": "a:P/a:E"}, NS,
+               order=("text", "stripped", "amount", "unit", "element"),
+               read_as={"text": "text", "stripped": "stripped", "amount": "decimal"})
+
+
+def test_terms_read_as_values_are_those_of_their_first_element(reading):
+    root = _element('<a:P><a:T> t </a:T><a:S> s\n<!--c-->x</a:S><a:A unit="C62">12.50</a:A><a:E/>'
+                    '</a:P><a:P><a:T>2</a:T><a:S>2</a:S><a:A unit="2">2</a:A><a:E/></a:P>')
+    decimals: dict[str, Decimal] = {}
+    text, kept, amount, unit, element = VALUES.read_in_order(root, decimals)
+    assert (text, kept, unit) == (" t ", "s", "C62")
+    assert repr(amount) == "Decimal('12.50')" and decimals == {"12.50": amount}
+    assert element is root[0][3]
+    assert VALUES.read(root, {}) == {"text": " t ", "stripped": "s", "amount": amount,
+                                     "unit": "C62", "element": element}
+
+
+def test_an_attribute_is_that_of_the_first_element_at_its_path(reading):
+    root = _element('<a:P><a:A>1</a:A><a:A unit="X">2</a:A></a:P>')
+    assert VALUES.read_in_order(root, {})[2:4] == (Decimal("1"), None)
+    assert VALUES.read(root, {}) == {"amount": Decimal("1"), "unit": None}
+    empty = _element("<a:P><a:T/><a:S> </a:S></a:P>")
+    assert VALUES.read(empty, {}) == {"text": None, "stripped": None}
+
+
+def test_an_amount_already_read_is_the_same_decimal(reading):
+    known = Decimal("12.5")
+    decimals = {" 12.5": known}
+    root = _element("<a:P><a:A> 12.5</a:A></a:P>")
+    assert VALUES.read_in_order(root, decimals)[2] is known
+
+
+def test_a_reader_of_amounts_needs_the_amounts_read_so_far(reading):
+    with pytest.raises(TypeError, match="decimals"):
+        VALUES.read_in_order(_element(""))
+    assert READER.read_in_order(_element("")) == (None, None, None, None)
+
+
+_CONVERT = Terms({"stripped": "a:V", "amount": "a:V/a:W"}, NS, order=("stripped", "amount"),
+                 read_as={"stripped": "stripped", "amount": "decimal"})
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="05.+-eE_ \t\n\u00a0\u2003\u3000\u0085\u0661x\u00e9", max_size=8))
+def test_both_readers_convert_a_text_alike(written):
+    # Stripped as str.strip() strips (Unicode spaces included); a Decimal only for ASCII
+    # digits with at most one dot, anything else left as the text for decimal_text.
+    root = _element(f"<a:V>{escape(written)}<a:W>{escape(written)}</a:W></a:V>")
+    as_read = root[0].text
+    expected = (stripped(as_read), plain_decimal(root[0][0].text, {}))
+    for read in (_CONVERT.compiled.read_in_order, _CONVERT._python[1]):
+        decimals: dict[str, Decimal] = {}
+        assert [repr(value) for value in read(root, decimals)] == [repr(v) for v in expected]
+        assert decimals == ({} if not isinstance(expected[1], Decimal)
+                            else {root[0][0].text: expected[1]})
+
+
+def test_a_compiled_reader_of_another_source_is_refused(monkeypatch):
+    monkeypatch.setattr(_xml._walk, "SOURCE_SHA256", "0" * 64)
+    with pytest.raises(ImportError, match="rebuild"):
+        _xml._check_built_from_source()
+
+
 @pytest.mark.parametrize("paths, options, message", [
     ({"x": "a:X", "y": "a:X"}, {}, "same path"),
+    ({"x": "a:X", "y": "a:X"}, {"read_as": {"y": "text"}}, "same path"),
+    ({"x": "a:X/@u", "y": "a:X/@u"}, {}, "same path"),
     ({"x": "a:X[1]"}, {}, "not a plain path"),
+    ({"x": "a:X/@b:u"}, {}, "not a plain path"),
     ({"x": "a:X"}, {"every": {"y"}}, "unknown terms"),
+    ({"x": "a:X"}, {"read_as": {"y": "text"}}, "unknown terms"),
+    ({"x": "a:X"}, {"read_as": {"x": "number"}}, "not text, stripped or decimal"),
+    ({"x": "a:X"}, {"every": {"x"}, "read_as": {"x": "text"}}, "both in every and in read_as"),
+    ({"x": "a:X/@u"}, {"read_as": {"x": "text"}}, "attribute"),
     ({"x": "a:X", "y": "a:Y"}, {"order": ("x",)}, "does not list"),
     ({"x": "a:X", "y": "a:Y"}, {"order": ("x", "x")}, "does not list"),
 ])
 def test_a_reader_that_cannot_be_right_is_refused_at_import(paths, options, message):
     with pytest.raises(ValueError, match=message):
         Terms(paths, NS, **options)
+
+
+# --- the compiled and the Python readers read the same invoices ---------------------------------
+
+def _read_both(raw: bytes) -> list:
+    """parse + both validation profiles of ``raw`` with the compiled readers, then the Python
+    ones: the canonical invoice as JSON, the fields set, the findings, or why it is unreadable."""
+    results = []
+    for compiled in (True, False):
+        use_compiled_readers(compiled)
+        try:
+            invoice = parse(raw)
+        except UnreadableDocument as exc:
+            results.append((exc.reason, exc.message))
+            continue
+        finally:
+            use_compiled_readers(True)
+        results.append((invoice.model_dump(mode="json"),
+                        invoice.model_dump(mode="json", exclude_unset=True),
+                        validate(invoice), _findings(invoice)))
+    return results
+
+
+@pytest.mark.parametrize("name", DOCUMENTS)
+def test_both_readers_read_the_same_invoice(name):
+    compiled, python = _read_both(DOCUMENTS[name]())
+    assert compiled == python
+
+
+def _mutated(raw: bytes, rng: random.Random) -> bytes:
+    """``raw`` with a few elements removed, repeated, moved to another namespace, emptied, or
+    given other texts, attributes, comments and processing instructions."""
+    root = etree.fromstring(raw)
+    for _ in range(rng.randint(1, 3)):
+        element = rng.choice(list(root.iter(etree.Element)))
+        parent = element.getparent()
+        operation = rng.randrange(8)
+        if operation == 0 and parent is not None:
+            parent.remove(element)
+        elif operation == 1 and parent is not None:
+            parent.insert(parent.index(element), etree.fromstring(etree.tostring(element)))
+        elif operation == 2 and not len(element):
+            element.text = rng.choice(["", " ", " 12.50 ", "12,50", "1e3", "+3.", ".5", "VAT",
+                                       "\u00a0S\u2003", "x" * 120, "20260230", "0.001"])
+        elif operation == 3:
+            element.insert(rng.randrange(len(element) + 1), rng.choice(
+                [etree.Comment("c"), etree.ProcessingInstruction("pi", "x")]))
+        elif operation == 4:
+            element.set(rng.choice(["unitCode", "currencyID", "schemeID", "format"]),
+                        rng.choice(["", "C62", "EUR", "USD", "0009", "VA", "FC", "103"]))
+        elif operation == 5:
+            element.tag = etree.QName(rng.choice([*build.NAMESPACES.values(), "urn:other"]),
+                                      etree.QName(element).localname)
+        elif operation == 6 and not len(element) and element.text:
+            element.text = etree.CDATA(f" {element.text} ")
+        elif operation == 7 and len(element):
+            element[rng.randrange(len(element))].tail = rng.choice(["  ", "text"])
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8",
+                          pretty_print=rng.random() < 0.5)
+
+
+def test_both_readers_read_the_same_altered_invoices():
+    rng = random.Random(20260302)
+    originals = [build.cii(lines=3, **RICH), build.ubl(lines=3, **RICH),
+                 build.ubl_credit_note(lines=2), build.cii(profile="extended", lines=2),
+                 build.cii(profile="basicwl")]
+    for _ in range(150):
+        raw = _mutated(rng.choice(originals), rng)
+        compiled, python = _read_both(raw)
+        assert compiled == python, raw.decode()
 
 
 # --- the parser leaves out indentation, never a value ------------------------------------------

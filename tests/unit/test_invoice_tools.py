@@ -74,3 +74,4 @@ def test_bench_reports_each_format():
     figures = bench_parse(seconds=0.05)
     assert set(figures) >= {"cii_per_s", "ubl_per_s", "facturx_per_s"}
     assert all(value > 0 for value in figures.values())
+    assert figures["compiled_reader"] is True

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from lxml import etree
 from pydantic import BaseModel
 
-from services.invoices.formats._xml import Terms, Values, text
+from services.invoices.formats._xml import Terms, Values, plain_decimal, text
 from shared.events.invoice_document import (
     AllowanceCharge,
     Line,
@@ -35,7 +35,6 @@ def group_locations(line: Terms, vat: Terms, allowance_charge: Terms) -> dict[st
     """The ``line/…``, ``vat/…`` and ``allowance_charge/…`` entries of ``locations``."""
     return {
         **{f"line/{term}": path for term, path in line.paths.items()},
-        "line/BT-130": f"{line.paths['BT-129']}/@unitCode",
         **{f"vat/{term}": path for term, path in vat.paths.items()},
         **{f"allowance_charge/{term}": allowance_charge.paths[key]
            for term, key in (ALLOWANCE_TERMS | CHARGE_TERMS).items()},
@@ -84,52 +83,59 @@ def built(model: type[Model], fields: dict[str, Any],
 # The builders below read below each element, the n-th at ``location[n]``; the values they
 # convert are converted in the order of the fields, element after element, which is the order
 # of ``unreadable_values``. Each reads its terms with ``Terms.read_in_order``, in the order
-# below, which the syntaxes declare. They run once per line of every invoice, hence ``built``
-# and ``text`` written out, and an amount looked up first by its text as written
-# (``Values.decimals``): most repeat within a document, and a hit saves a call.
+# below, which the syntaxes declare, as values (``Terms`` ``read_as``; BT-130 is the unitCode
+# attribute of BT-129's element): the reader already strips the texts and converts the
+# amounts written plainly, or already read in the document (``Values.decimals``), and only
+# an amount it leaves as text goes through ``Values.decimal_text``. They run once per line of
+# every invoice, hence ``built`` written out.
 
-LINE_ORDER = ("BT-126", "BT-153", "BT-129", "BT-131", "BT-151", "BT-152", "BT-146", "BT-148")
+LINE_ORDER = ("BT-126", "BT-153", "BT-129", "BT-130", "BT-131", "BT-151", "BT-152", "BT-146",
+              "BT-148")
+LINE_READ_AS = {"BT-126": "stripped", "BT-153": "stripped", "BT-129": "decimal",
+                "BT-131": "decimal", "BT-151": "stripped", "BT-152": "decimal",
+                "BT-146": "decimal", "BT-148": "decimal"}
 VAT_ORDER = ("BT-118", "BT-119", "BT-116", "BT-117", "BT-120", "BT-121")
+VAT_READ_AS = {"BT-118": "stripped", "BT-119": "decimal", "BT-116": "decimal",
+               "BT-117": "decimal", "BT-120": "stripped", "BT-121": "stripped"}
 ALLOWANCE_CHARGE_ORDER = ("indicator", "amount", "base_amount", "reason", "reason_code",
                           "vat_category", "vat_rate")
+# The document level terms both syntaxes read as values: the texts, stripped, and the totals
+# but BT-110 (see ``amount_in_currency``), as decimals.
+HEADER_READ_AS = {
+    **dict.fromkeys(("BT-1", "BT-3", "BT-5", "BT-10", "BT-12", "BT-13", "BT-20", "BT-24",
+                     "BT-63", "BT-80", "BT-81", "BT-84"), "stripped"),
+    **dict.fromkeys(("BT-106", "BT-107", "BT-108", "BT-109", "BT-112", "BT-113", "BT-114",
+                     "BT-115"), "decimal"),
+}
+# Allowances and charges are few: their amounts go through ``Values.decimal_text``, which
+# reports an unreadable one under the term of an allowance or of a charge.
+ALLOWANCE_CHARGE_READ_AS = {"indicator": "text", "amount": "text", "base_amount": "text",
+                            "reason": "stripped", "reason_code": "stripped",
+                            "vat_category": "stripped", "vat_rate": "text"}
 _LINE_FIELDS = frozenset(Line.model_fields)
 _VAT_FIELDS = frozenset(VatBreakdown.model_fields)
 
 
 def lines_of(terms: Terms, elements: Iterable[etree._Element], location: str,
              values: Values) -> list[Line]:
-    read, known, decimal = terms.read_in_order, values.decimals.get, values.decimal_text
+    read, decimals, decimal = terms.read_in_order, values.decimals, values.decimal_text
     locations = located(location)
     lines = []
     for index, element in enumerate(elements, start=1):
-        id_, name, quantity, amount, category, rate, net_price, gross_price = read(element)
+        (id_, name, quantity, unit_code, amount, category, rate, net_price,
+         gross_price) = read(element, decimals)
         at = locations[index] if index < len(locations) else f"{location}[{index}]"
-        if id_ is not None:
-            id_ = id_.text
-            id_ = (id_.strip() or None) if id_ else None
-        if name is not None:
-            name = name.text
-            name = (name.strip() or None) if name else None
-        unit_code = None
-        if quantity is not None:
-            unit_code = quantity.get("unitCode")
-            quantity = quantity.text
-            quantity = known(quantity) or decimal(quantity, "BT-129", at, terms)
-        if amount is not None:
-            amount = amount.text
-            amount = known(amount) or decimal(amount, "BT-131", at, terms)
-        if category is not None:
-            category = category.text
-            category = (category.strip() or None) if category else None
-        if rate is not None:
-            rate = rate.text
-            rate = known(rate) or decimal(rate, "BT-152", at, terms)
-        if net_price is not None:
-            net_price = net_price.text
-            net_price = known(net_price) or decimal(net_price, "BT-146", at, terms)
-        if gross_price is not None:
-            gross_price = gross_price.text
-            gross_price = known(gross_price) or decimal(gross_price, "BT-148", at, terms)
+        # An amount is a Decimal or None, or the text the reader left to decimal_text.
+        if quantity.__class__ is str:
+            quantity = decimal(quantity, "BT-129", at, terms)
+        if amount.__class__ is str:
+            amount = decimal(amount, "BT-131", at, terms)
+        if rate.__class__ is str:
+            rate = decimal(rate, "BT-152", at, terms)
+        if net_price.__class__ is str:
+            net_price = decimal(net_price, "BT-146", at, terms)
+        if gross_price.__class__ is str:
+            gross_price = decimal(gross_price, "BT-148", at, terms)
         line = _new(Line)
         _set_fields(line, {
             "id": id_, "name": name, "quantity": quantity, "net_amount": amount,
@@ -145,25 +151,22 @@ def lines_of(terms: Terms, elements: Iterable[etree._Element], location: str,
 
 def vat_breakdown_of(terms: Terms, elements: Iterable[etree._Element], location: str,
                      values: Values) -> list[VatBreakdown]:
-    read, known, decimal = terms.read_in_order, values.decimals.get, values.decimal_text
+    read, decimals, decimal = terms.read_in_order, values.decimals, values.decimal_text
     breakdowns = []
     for index, element in enumerate(elements, start=1):
-        category, rate, taxable, tax, reason, reason_code = read(element)
+        category, rate, taxable, tax, reason, reason_code = read(element, decimals)
         at = f"{location}[{index}]"
-        if rate is not None:
-            rate = rate.text
-            rate = known(rate) or decimal(rate, "BT-119", at, terms)
-        if taxable is not None:
-            taxable = taxable.text
-            taxable = known(taxable) or decimal(taxable, "BT-116", at, terms)
-        if tax is not None:
-            tax = tax.text
-            tax = known(tax) or decimal(tax, "BT-117", at, terms)
+        if rate.__class__ is str:
+            rate = decimal(rate, "BT-119", at, terms)
+        if taxable.__class__ is str:
+            taxable = decimal(taxable, "BT-116", at, terms)
+        if tax.__class__ is str:
+            tax = decimal(tax, "BT-117", at, terms)
         breakdown = _new(VatBreakdown)
         _set_fields(breakdown, {
-            "category": text(category), "rate": rate, "taxable_amount": taxable,
-            "tax_amount": tax, "exemption_reason": text(reason),
-            "exemption_reason_code": text(reason_code), "location": at,
+            "category": category, "rate": rate, "taxable_amount": taxable,
+            "tax_amount": tax, "exemption_reason": reason,
+            "exemption_reason_code": reason_code, "location": at,
         })
         _set_fields_set(breakdown, set(_VAT_FIELDS))
         _set_extra(breakdown, None)
@@ -174,7 +177,7 @@ def vat_breakdown_of(terms: Terms, elements: Iterable[etree._Element], location:
 
 def allowances_charges_of(terms: Terms, elements: Iterable[etree._Element], location: str,
                           values: Values) -> list[AllowanceCharge]:
-    read, decimal = terms.read_in_order, values.decimal
+    read, decimal = terms.read_in_order, values.decimal_text
     items = []
     for index, element in enumerate(elements, start=1):
         indicator, amount, base_amount, reason, reason_code, category, rate = read(element)
@@ -186,9 +189,9 @@ def allowances_charges_of(terms: Terms, elements: Iterable[etree._Element], loca
             "amount": decimal(amount, "amount", at, terms, term_of["amount"]),
             "base_amount": decimal(base_amount, "base_amount", at, terms,
                                    term_of["base_amount"]),
-            "reason": text(reason),
-            "reason_code": text(reason_code),
-            "vat_category": text(category),
+            "reason": reason,
+            "reason_code": reason_code,
+            "vat_category": category,
             "vat_rate": decimal(rate, "vat_rate", at, terms, term_of["vat_rate"]),
             "location": at,
         }))
@@ -209,16 +212,18 @@ _TOTALS = {"line_total": "BT-106", "allowance_total": "BT-107", "charge_total": 
 
 def totals_of(found: dict[str, Any], terms: Terms, location: str, values: Values,
               tax: etree._Element | None) -> Totals:
-    """BG-22, read from the same terms in both syntaxes; ``tax`` is the BT-110 element chosen
-    by ``amount_in_currency``."""
-    known, decimal, get = values.decimals.get, values.decimal_text, found.get
+    """BG-22, read from the same terms in both syntaxes (``HEADER_READ_AS``); ``tax`` is the
+    BT-110 element chosen by ``amount_in_currency``."""
+    decimal, get = values.decimal_text, found.get
     amounts = {}
     for name, term in _TOTALS.items():
-        element = tax if term == "BT-110" else get(term)
-        if element is not None:
-            element = element.text
-            element = known(element) or decimal(element, term, location, terms)
-        amounts[name] = element
+        if term == "BT-110":
+            amount = None if tax is None else plain_decimal(tax.text, values.decimals)
+        else:
+            amount = get(term)
+        if amount.__class__ is str:  # not plainly a decimal: decimal_text judges it
+            amount = decimal(amount, term, location, terms)
+        amounts[name] = amount
     return built(Totals, amounts)
 
 

@@ -9,8 +9,12 @@ from lxml import etree
 
 from services.invoices.formats._common import (
     ALLOWANCE_CHARGE_ORDER,
+    ALLOWANCE_CHARGE_READ_AS,
+    HEADER_READ_AS,
     LINE_ORDER,
+    LINE_READ_AS,
     VAT_ORDER,
+    VAT_READ_AS,
     absent_party,
     allowances_charges_of,
     amount_in_currency,
@@ -23,7 +27,7 @@ from services.invoices.formats._common import (
     totals_of,
     vat_breakdown_of,
 )
-from services.invoices.formats._xml import Terms, Values, text
+from services.invoices.formats._xml import Terms, Values
 from shared.events.invoice_document import CanonicalInvoice, Party
 
 RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
@@ -80,7 +84,7 @@ _HEADER = Terms({
     "BG-23": _VAT_PATH,
     "BG-20": _ALLOWANCE_CHARGE_PATH,
     "BG-25": _LINE_PATH,
-}, NAMESPACES, every={"BG-25", "BG-23", "BG-20", "BT-110"})
+}, NAMESPACES, every={"BG-25", "BG-23", "BG-20", "BT-110"}, read_as=HEADER_READ_AS)
 
 _PARTY = Terms({
     "name": "ram:Name",
@@ -93,7 +97,8 @@ _PARTY = Terms({
     "city": "ram:PostalTradeAddress/ram:CityName",
     "country": "ram:PostalTradeAddress/ram:CountryID",
     "tax_registration": "ram:SpecifiedTaxRegistration/ram:ID",
-}, NAMESPACES, every={"id", "global_id", "legal_id", "tax_registration"})
+}, NAMESPACES, every={"id", "global_id", "legal_id", "tax_registration"},
+    read_as=dict.fromkeys(("name", "postcode", "line", "city", "country"), "stripped"))
 
 _LINE = Terms({
     "BT-126": "ram:AssociatedDocumentLineDocument/ram:LineID",
@@ -105,7 +110,8 @@ _LINE = Terms({
     "BT-152": "ram:SpecifiedLineTradeSettlement/ram:ApplicableTradeTax/ram:RateApplicablePercent",
     "BT-131": "ram:SpecifiedLineTradeSettlement"
               "/ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount",
-}, NAMESPACES, order=LINE_ORDER)
+    "BT-130": "ram:SpecifiedLineTradeDelivery/ram:BilledQuantity/@unitCode",
+}, NAMESPACES, order=LINE_ORDER, read_as=LINE_READ_AS)
 
 _VAT = Terms({
     "BT-117": "ram:CalculatedAmount",
@@ -114,7 +120,7 @@ _VAT = Terms({
     "BT-118": "ram:CategoryCode",
     "BT-121": "ram:ExemptionReasonCode",
     "BT-119": "ram:RateApplicablePercent",
-}, NAMESPACES, order=VAT_ORDER)
+}, NAMESPACES, order=VAT_ORDER, read_as=VAT_READ_AS)
 
 _ALLOWANCE_CHARGE = Terms({
     "indicator": "ram:ChargeIndicator/udt:Indicator",
@@ -124,7 +130,7 @@ _ALLOWANCE_CHARGE = Terms({
     "reason": "ram:Reason",
     "vat_category": "ram:CategoryTradeTax/ram:CategoryCode",
     "vat_rate": "ram:CategoryTradeTax/ram:RateApplicablePercent",
-}, NAMESPACES, order=ALLOWANCE_CHARGE_ORDER)
+}, NAMESPACES, order=ALLOWANCE_CHARGE_ORDER, read_as=ALLOWANCE_CHARGE_READ_AS)
 
 # Business terms of the parties → key in _PARTY.
 _SELLER_TERMS = {"BT-27": "name", "BT-29": "global_id", "BT-30": "legal_id", "BG-5": "address",
@@ -153,9 +159,9 @@ _ALLOWANCE_CHARGE_LOCATION = f"{_ROOT}/{_ALLOWANCE_CHARGE_PATH}"
 
 def parse_cii(root: etree._Element, *, document_format: str) -> CanonicalInvoice:
     values = Values()
-    found = _HEADER.read(root)
+    found = _HEADER.read(root, values.decimals)
     get = found.get
-    currency = text(get("BT-5"))
+    currency = get("BT-5")
     # Converted in this order, which is the order of unreadable_values.
     issue_date = values.date_102(get("BT-2"), "BT-2", _ROOT, _HEADER)
     due_date = values.date_102(get("BT-9"), "BT-9", _ROOT, _HEADER)
@@ -170,29 +176,29 @@ def parse_cii(root: etree._Element, *, document_format: str) -> CanonicalInvoice
                        amount_in_currency(get("BT-110"), currency))
     return built(CanonicalInvoice, {
         "format": document_format,
-        "number": text(get("BT-1")),
+        "number": get("BT-1"),
         "issue_date": issue_date,
-        "type_code": text(get("BT-3")),
+        "type_code": get("BT-3"),
         "currency": currency,
         "due_date": due_date,
-        "buyer_reference": text(get("BT-10")),
-        "contract_reference": text(get("BT-12")),
-        "purchase_order_reference": text(get("BT-13")),
+        "buyer_reference": get("BT-10"),
+        "contract_reference": get("BT-12"),
+        "purchase_order_reference": get("BT-13"),
         "seller": _party(get("BG-4")),
         "buyer": _party(get("BG-7")),
-        "payee_iban": text(get("BT-84")),
+        "payee_iban": get("BT-84"),
         "lines": lines,
         "vat_breakdown": vat_breakdown,
         "totals": totals,
         "syntax": "cii",
-        "specification_id": text(get("BT-24")),
-        "payment_terms": text(get("BT-20")),
-        "payment_means_code": text(get("BT-81")),
+        "specification_id": get("BT-24"),
+        "payment_terms": get("BT-20"),
+        "payment_means_code": get("BT-81"),
         "delivery_date": delivery_date,
         "invoicing_period_start": period_start,
         "invoicing_period_end": period_end,
-        "deliver_to_country": text(get("BT-80")),
-        "tax_representative_vat_id": text(get("BT-63")),
+        "deliver_to_country": get("BT-80"),
+        "tax_representative_vat_id": get("BT-63"),
         "allowances_charges": allowances_charges,
         "unreadable_values": values.unreadable,
         "locations": dict(LOCATIONS),  # the invoice's own: its dict is mutable
@@ -213,13 +219,13 @@ def _party(element: etree._Element | None) -> Party:
         elif scheme == "FC" and tax_registration_id is None:
             tax_registration_id = value
     return party(
-        name=text(get("name")),
+        name=get("name"),
         identifiers=party_identifiers(found, "global_id", "id"),
         legal=party_identifiers(found, "legal_id"),
         vat_id=vat_id,
-        country=text(get("country")),
+        country=get("country"),
         tax_registration_id=tax_registration_id,
         address=postal_address(
-            text(get("line")), text(get("city")), text(get("postcode"))
+            get("line"), get("city"), get("postcode")
         ) if "address" in found else None,
     )

@@ -9,8 +9,12 @@ from lxml import etree
 
 from services.invoices.formats._common import (
     ALLOWANCE_CHARGE_ORDER,
+    ALLOWANCE_CHARGE_READ_AS,
+    HEADER_READ_AS,
     LINE_ORDER,
+    LINE_READ_AS,
     VAT_ORDER,
+    VAT_READ_AS,
     absent_party,
     allowances_charges_of,
     amount_in_currency,
@@ -83,7 +87,7 @@ class _Variant:
         self.allowance_charge_location = f"{root}/{_ALLOWANCE_CHARGE_PATH}"
         self.header = Terms(
             {**_COMMON_HEADER, "BT-3": type_code, "BT-9": due_date, "BG-25": line}, NAMESPACES,
-            every={"BG-25", "BG-23", "BG-20", "BT-110"},
+            every={"BG-25", "BG-23", "BG-20", "BT-110"}, read_as=HEADER_READ_AS,
         )
         self.line_terms = Terms({
             "BT-126": "cbc:ID",
@@ -94,7 +98,8 @@ class _Variant:
             "BT-152": "cac:Item/cac:ClassifiedTaxCategory/cbc:Percent",
             "BT-146": "cac:Price/cbc:PriceAmount",
             "BT-148": "cac:Price/cac:AllowanceCharge/cbc:BaseAmount",
-        }, NAMESPACES, order=LINE_ORDER)
+            "BT-130": f"{quantity}/@unitCode",
+        }, NAMESPACES, order=LINE_ORDER, read_as=LINE_READ_AS)
         self.locations: dict[str, str] = {
             **{term: f"{root}/{path}" for term, path in self.header.paths.items()},
             "BG-21": f"{root}/{_ALLOWANCE_CHARGE_PATH}",
@@ -116,7 +121,8 @@ _PARTY = Terms({
     "postcode": "cac:PostalAddress/cbc:PostalZone",
     "country": "cac:PostalAddress/cac:Country/cbc:IdentificationCode",
     "tax_scheme": "cac:PartyTaxScheme",
-}, NAMESPACES, every={"identifier", "legal_id", "tax_scheme"})
+}, NAMESPACES, every={"identifier", "legal_id", "tax_scheme"},
+    read_as=dict.fromkeys(("name", "street", "city", "postcode", "country"), "stripped"))
 
 _PARTY_TAX_SCHEME = Terms({
     "company_id": "cbc:CompanyID",
@@ -139,7 +145,7 @@ _VAT = Terms({
     "BT-119": "cac:TaxCategory/cbc:Percent",
     "BT-121": "cac:TaxCategory/cbc:TaxExemptionReasonCode",
     "BT-120": "cac:TaxCategory/cbc:TaxExemptionReason",
-}, NAMESPACES, order=VAT_ORDER)
+}, NAMESPACES, order=VAT_ORDER, read_as=VAT_READ_AS)
 
 _ALLOWANCE_CHARGE = Terms({
     "indicator": "cbc:ChargeIndicator",
@@ -149,7 +155,7 @@ _ALLOWANCE_CHARGE = Terms({
     "base_amount": "cbc:BaseAmount",
     "vat_category": "cac:TaxCategory/cbc:ID",
     "vat_rate": "cac:TaxCategory/cbc:Percent",
-}, NAMESPACES, order=ALLOWANCE_CHARGE_ORDER)
+}, NAMESPACES, order=ALLOWANCE_CHARGE_ORDER, read_as=ALLOWANCE_CHARGE_READ_AS)
 
 _SELLER_TERMS = {"BT-27": "name", "BT-29": "identifier", "BT-30": "legal_id", "BG-5": "address",
                  "BT-40": "country", "BT-31": "vat_id", "BT-32": "tax_registration"}
@@ -176,9 +182,9 @@ def parse_ubl(
     variant = _VARIANTS[root.tag]
     location = variant.root
     values = Values()
-    found = variant.header.read(root)
+    found = variant.header.read(root, values.decimals)
     get = found.get
-    currency = text(get("BT-5"))
+    currency = get("BT-5")
     # Converted in this order, which is the order of unreadable_values.
     issue_date = values.iso_date(get("BT-2"), "BT-2", location, variant.header)
     due_date = values.iso_date(get("BT-9"), "BT-9", location, variant.header)
@@ -195,29 +201,29 @@ def parse_ubl(
                        amount_in_currency(get("BT-110"), currency))
     return built(CanonicalInvoice, {
         "format": document_format,
-        "number": text(get("BT-1")),
+        "number": get("BT-1"),
         "issue_date": issue_date,
-        "type_code": text(get("BT-3")),
+        "type_code": get("BT-3"),
         "currency": currency,
         "due_date": due_date,
-        "buyer_reference": text(get("BT-10")),
-        "contract_reference": text(get("BT-12")),
-        "purchase_order_reference": text(get("BT-13")),
+        "buyer_reference": get("BT-10"),
+        "contract_reference": get("BT-12"),
+        "purchase_order_reference": get("BT-13"),
         "seller": seller,
         "buyer": buyer,
-        "payee_iban": text(get("BT-84")),
+        "payee_iban": get("BT-84"),
         "lines": lines,
         "vat_breakdown": vat_breakdown,
         "totals": totals,
         "syntax": "ubl",
-        "specification_id": text(get("BT-24")),
-        "payment_terms": text(get("BT-20")),
-        "payment_means_code": text(get("BT-81")),
+        "specification_id": get("BT-24"),
+        "payment_terms": get("BT-20"),
+        "payment_means_code": get("BT-81"),
         "delivery_date": delivery_date,
         "invoicing_period_start": period_start,
         "invoicing_period_end": period_end,
-        "deliver_to_country": text(get("BT-80")),
-        "tax_representative_vat_id": text(get("BT-63")),
+        "deliver_to_country": get("BT-80"),
+        "tax_representative_vat_id": get("BT-63"),
         "allowances_charges": allowances_charges,
         "unreadable_values": values.unreadable,
         "locations": dict(variant.locations),  # the invoice's own: its dict is mutable
@@ -231,14 +237,14 @@ def _party(element: etree._Element | None, blank_text_kept: bool) -> Party:
     get = found.get
     vat_id, tax_registration_id = _tax_identifiers(get("tax_scheme", ()), blank_text_kept)
     return party(
-        name=text(get("name")),
+        name=get("name"),
         identifiers=party_identifiers(found, "identifier"),
         legal=party_identifiers(found, "legal_id"),
         vat_id=vat_id,
-        country=text(get("country")),
+        country=get("country"),
         tax_registration_id=tax_registration_id,
         address=postal_address(
-            text(get("street")), text(get("city")), text(get("postcode"))
+            get("street"), get("city"), get("postcode")
         ) if "address" in found else None,
     )
 
