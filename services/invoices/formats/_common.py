@@ -86,8 +86,7 @@ def built(model: type[Model], fields: dict[str, Any],
 # below, which the syntaxes declare, as values (``Terms`` ``read_as``; BT-130 is the unitCode
 # attribute of BT-129's element): the reader already strips the texts and converts the
 # amounts written plainly, or already read in the document (``Values.decimals``), and only
-# an amount it leaves as text goes through ``Values.decimal_text``. They run once per line of
-# every invoice, hence ``built`` written out.
+# an amount it leaves as text goes through ``Values.decimal_text``.
 
 LINE_ORDER = ("BT-126", "BT-153", "BT-129", "BT-130", "BT-131", "BT-151", "BT-152", "BT-146",
               "BT-148")
@@ -136,16 +135,11 @@ def lines_of(terms: Terms, elements: Iterable[etree._Element], location: str,
             net_price = decimal(net_price, "BT-146", at, terms)
         if gross_price.__class__ is str:
             gross_price = decimal(gross_price, "BT-148", at, terms)
-        line = _new(Line)
-        _set_fields(line, {
+        lines.append(built(Line, {
             "id": id_, "name": name, "quantity": quantity, "net_amount": amount,
             "vat_category": category, "vat_rate": rate, "unit_code": unit_code,
             "net_price": net_price, "gross_price": gross_price, "location": at,
-        })
-        _set_fields_set(line, set(_LINE_FIELDS))
-        _set_extra(line, None)
-        _set_private(line, None)
-        lines.append(line)
+        }, _LINE_FIELDS))
     return lines
 
 
@@ -162,16 +156,11 @@ def vat_breakdown_of(terms: Terms, elements: Iterable[etree._Element], location:
             taxable = decimal(taxable, "BT-116", at, terms)
         if tax.__class__ is str:
             tax = decimal(tax, "BT-117", at, terms)
-        breakdown = _new(VatBreakdown)
-        _set_fields(breakdown, {
+        breakdowns.append(built(VatBreakdown, {
             "category": category, "rate": rate, "taxable_amount": taxable,
             "tax_amount": tax, "exemption_reason": reason,
             "exemption_reason_code": reason_code, "location": at,
-        })
-        _set_fields_set(breakdown, set(_VAT_FIELDS))
-        _set_extra(breakdown, None)
-        _set_private(breakdown, None)
-        breakdowns.append(breakdown)
+        }, _VAT_FIELDS))
     return breakdowns
 
 
