@@ -38,6 +38,7 @@ import httpx
 import typer
 from prometheus_client.parser import text_string_to_metric_families
 
+from cli.machine import busy_seconds
 from deploy.bench import floor, workload
 from deploy.local import services as local_services
 from deploy.local import stack as local_stack
@@ -194,13 +195,6 @@ async def _batch_times(urls: dict[str, str]) -> dict[str, dict]:
     return dict(sorted(stages.items(), key=lambda item: -item[1]["seconds"]))
 
 
-def _machine_busy_seconds() -> float:
-    """CPU time all the machine's cores spent busy so far (Linux /proc/stat: all but idle and
-    I/O wait)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-
-
 def _stack_cpu_seconds() -> dict[str, float]:
     """CPU time so far of PostgreSQL (every server process: backends, WAL writer, checkpointer…)
     and of the Kafka broker."""
@@ -346,7 +340,7 @@ async def _measure_services(settings: Settings, full: list[tuple[str, bytes]], f
     try:
         inbound = settings.topic("invoices.inbound")
         cpu_before = {name: _cpu_seconds(p.pid) for name, p in processes.items()}
-        machine_before = _machine_busy_seconds()
+        machine_before = busy_seconds()
         stack_before = _stack_cpu_seconds()
         _say(f"services, full speed: {len(full):,} invoices")
         await workload.produce(producer, inbound, full, None, full_sent)
@@ -360,7 +354,7 @@ async def _measure_services(settings: Settings, full: list[tuple[str, bytes]], f
         # Everything the machine did meanwhile: the services, PostgreSQL, Kafka, this process.
         cpu.update({name: round(seconds - stack_before.get(name, 0.0), 1)
                     for name, seconds in _stack_cpu_seconds().items()})
-        cpu["machine"] = round(_machine_busy_seconds() - machine_before, 1)
+        cpu["machine"] = round(busy_seconds() - machine_before, 1)
         stages = await _batch_times({name: p.url for name, p in processes.items()})
         _say(f"services, fixed load: {len(fixed):,} invoices at {rate:g}/s")
         await workload.produce(producer, inbound, fixed, rate, fixed_sent)

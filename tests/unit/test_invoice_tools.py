@@ -70,8 +70,18 @@ def test_validate_refuses_a_wrong_profile(write):
         validate_command(path, "fr-public", None)
 
 
-def test_bench_reports_each_format():
-    figures = bench_parse(seconds=0.05)
-    assert set(figures) >= {"cii_per_s", "ubl_per_s", "facturx_per_s"}
-    assert all(value > 0 for value in figures.values())
+def test_bench_reports_each_format_as_the_median_of_its_rounds():
+    figures = bench_parse(seconds=0.15, rounds=3)
     assert figures["compiled_reader"] is True
+    assert figures["rounds"] == 3
+    for name in ("cii", "ubl", "facturx"):
+        slowest, fastest = figures[f"{name}_per_s_range"]
+        assert 0 < slowest <= figures[f"{name}_per_s"] <= fastest
+        assert figures[f"{name}_cpu_us_per_doc"] > 0
+    assert figures["lxml_parse_only_cii_per_s"] > figures["cii_per_s"]
+    assert figures["other_load_cores"] >= 0
+
+
+def test_bench_refuses_no_rounds():
+    with pytest.raises(ValueError):
+        bench_parse(seconds=1, rounds=0)
