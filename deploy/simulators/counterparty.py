@@ -41,13 +41,13 @@ from services.payments.formats.accountant import (
 from services.payments.formats.camt054 import RETURN_REASONS
 from services.payments.formats.pain001 import NAMESPACE as PAIN001
 from shared.clock import PARIS
+from shared.xml import hardened_parser
 
 CAMT054 = "urn:iso:std:iso:20022:tech:xsd:camt.054.001.08"
 # Banks and accountants send their day's files in the evening.
 SENT_AT = time(20, 0)
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                          remove_blank_text=True)
+_PARSER = hardened_parser(remove_blank_text=True)
 _ISO_REASON = re.compile(r"[A-Z0-9]{4}")
 _ACCOUNTANT_REASON = re.compile(r"[A-Z0-9]{2,8}")
 

@@ -1,10 +1,5 @@
-"""Reading supplier XML safely and quickly: the hardened parser, the term reader shared by the
-CII and UBL mappings, and the conversion of texts to amounts and dates.
-
-A supplier document is untrusted input. The parser never loads a DTD, never resolves an entity,
-never touches the network and keeps libxml2's size limits; a document that declares a DOCTYPE
-at all is refused, because no e-invoice syntax needs one and every XML entity attack (XXE,
-billion laughs) starts with one.
+"""Reading supplier XML safely and quickly: the hardened parser (``shared.xml``), the term
+reader shared by the CII and UBL mappings, and the conversion of texts to amounts and dates.
 """
 
 from __future__ import annotations
@@ -22,15 +17,8 @@ from lxml import etree
 
 from services.invoices.formats import UnreadableDocument
 from shared.events.invoice_document import UnreadableValue
+from shared.xml import XmlRefused, hardened_parser, parse_untrusted
 
-_HARDENED = dict(
-    resolve_entities=False,
-    no_network=True,
-    huge_tree=False,
-    load_dtd=False,
-    dtd_validation=False,
-    collect_ids=False,
-)
 # Whitespace-only text between elements (the indentation of a pretty-printed document) is not
 # kept: making and freeing those nodes is a fifth of the parsing time. libxml2 drops such text
 # only where it stands before or between child nodes, never when it is an element's whole
@@ -38,11 +26,9 @@ _HARDENED = dict(
 # value is, stays the same. Only the XPath string value of an element holding comments or
 # child elements can lose whitespace; the one place that compares such a value asks for
 # ``read_xml(raw, keep_blank_text=True)`` (see ``BlankTextNeeded``).
-_PARSER = etree.XMLParser(remove_blank_text=True, **_HARDENED)
-_PARSER_KEEPING_BLANK_TEXT = etree.XMLParser(**_HARDENED)
+_PARSER = hardened_parser(remove_blank_text=True)
+_PARSER_KEEPING_BLANK_TEXT = hardened_parser()
 
-# The prolog ends where the first element starts; a DOCTYPE can only stand before it.
-_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_:]")
 # A path the term reader can follow: prefixed element names separated by slashes, possibly
 # ending with the name of an attribute without namespace.
 _PLAIN_PATH = re.compile(
@@ -61,28 +47,22 @@ def read_xml(raw: bytes, *, keep_blank_text: bool = False) -> etree._Element:
             "The document is neither a PDF nor an XML file (it does not start with '<'). Send "
             "the invoice as UBL or CII XML, or as a Factur-X PDF.",
         )
-    first_element = _FIRST_ELEMENT.search(raw)
-    prolog = raw[: first_element.start()] if first_element else raw
-    if b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog:
-        raise _forbidden()
     try:
-        root = etree.fromstring(
-            raw, _PARSER_KEEPING_BLANK_TEXT if keep_blank_text else _PARSER
-        )
-    except etree.XMLSyntaxError as exc:
-        raise UnreadableDocument(
-            "not_xml",
-            f"The XML is not well-formed ({_first_line(str(exc))}). Check that the file is "
-            "complete and was not altered after it was produced.",
-        ) from None
-    except ValueError as exc:  # e.g. an encoding declaration lxml refuses
-        raise UnreadableDocument(
-            "not_xml", f"The XML cannot be read ({_first_line(str(exc))})."
-        ) from None
-    # Also catches a DOCTYPE the byte scan could not see (UTF-16 documents).
-    if root.getroottree().docinfo.doctype:
-        raise _forbidden()
-    return root
+        return parse_untrusted(raw, _PARSER_KEEPING_BLANK_TEXT if keep_blank_text else _PARSER)
+    except XmlRefused as refused:
+        if refused.kind == "doctype":
+            raise UnreadableDocument(
+                "xml_forbidden_construct",
+                "The XML declares a DOCTYPE (DTD or entities), which e-invoices never use and "
+                "which is refused for security. Send the invoice without a DOCTYPE declaration.",
+            ) from None
+        if refused.kind == "malformed":
+            raise UnreadableDocument(
+                "not_xml",
+                f"The XML is not well-formed ({refused.detail}). Check that the file is "
+                "complete and was not altered after it was produced.",
+            ) from None
+        raise UnreadableDocument("not_xml", f"The XML cannot be read ({refused.detail}).") from None
 
 
 class BlankTextNeeded(Exception):
@@ -92,18 +72,6 @@ class BlankTextNeeded(Exception):
 
 def _looks_like_utf16(raw: bytes) -> bool:
     return raw[:2] in (b"\xff\xfe", b"\xfe\xff") or raw[:2] in (b"<\x00", b"\x00<")
-
-
-def _forbidden() -> UnreadableDocument:
-    return UnreadableDocument(
-        "xml_forbidden_construct",
-        "The XML declares a DOCTYPE (DTD or entities), which e-invoices never use and which "
-        "is refused for security. Send the invoice without a DOCTYPE declaration.",
-    )
-
-
-def _first_line(text: str) -> str:
-    return text.splitlines()[0] if text else "unknown error"
 
 
 # --- reading terms -----------------------------------------------------------------------------

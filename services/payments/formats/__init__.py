@@ -30,6 +30,7 @@ from stdnum.fr import siret as stdnum_siret
 from text_unidecode import unidecode
 
 from shared.money import CENT
+from shared.xml import XmlRefused, hardened_parser, parse_untrusted
 
 Channel = Literal["accountant", "sepa"]
 Kind = Literal["invoice", "advance", "interest"]
@@ -350,25 +351,15 @@ def sepa_text(value: str, length: int) -> str:
 # A day of camt.054 for a Region (a few hundred transfers) is well under a megabyte.
 MAX_INCOMING_BYTES = 20 * 1024 * 1024
 
-_HARDENED = etree.XMLParser(
-    resolve_entities=False,
-    no_network=True,
-    huge_tree=False,
-    load_dtd=False,
-    dtd_validation=False,
-    collect_ids=False,
-    remove_blank_text=True,
-    remove_comments=True,
-    remove_pis=True,
-)
-_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_:]")
+# Comments and processing instructions carry nothing a confirmation needs.
+_PARSER = hardened_parser(remove_blank_text=True, remove_comments=True, remove_pis=True)
 _NOT_BLANK = re.compile(rb"\S")
 
 
 def read_incoming(content: bytes) -> etree._Element:
     """The root element of an incoming file, or ``ConfirmationFileInvalid`` saying why not.
-    A DOCTYPE is refused outright: neither ISO 20022 nor the accountant's format uses one, and
-    every entity attack (XXE, billion laughs) needs one."""
+    A DOCTYPE is refused outright (``shared.xml``): neither ISO 20022 nor the accountant's
+    format uses one."""
     if not isinstance(content, (bytes, bytearray, memoryview)):
         raise TypeError(f"a confirmation file is bytes, not {type(content).__name__}")
     content = bytes(content)
@@ -380,37 +371,24 @@ def read_incoming(content: bytes) -> etree._Element:
         )
     if not _NOT_BLANK.search(content):
         raise ConfirmationFileInvalid("empty", "The file is empty.")
-    first_element = _FIRST_ELEMENT.search(content)
-    prolog = content[: first_element.start()] if first_element else content
-    if b"<!DOCTYPE" in prolog.upper() or b"<!ENTITY" in prolog.upper():
-        raise _forbidden()
     try:
-        root = etree.fromstring(content, _HARDENED)
-    except etree.XMLSyntaxError as exc:
+        return parse_untrusted(content, _PARSER)
+    except XmlRefused as refused:
+        if refused.kind == "doctype":
+            raise ConfirmationFileInvalid(
+                "xml_forbidden_construct",
+                "The file declares a DOCTYPE (DTD or entities), which confirmation files never "
+                "use and which is refused for security. Ask the counterparty for the file "
+                "without it.",
+            ) from None
+        if refused.kind == "malformed":
+            raise ConfirmationFileInvalid(
+                "not_xml",
+                f"The file is not well-formed XML ({refused.detail}). Check that it is "
+                "complete and was not altered in transit.",
+            ) from None
         raise ConfirmationFileInvalid(
-            "not_xml",
-            f"The file is not well-formed XML ({_first_line(str(exc))}). Check that it is "
-            "complete and was not altered in transit.",
-        ) from None
-    except ValueError as exc:  # an encoding declaration lxml refuses
-        raise ConfirmationFileInvalid(
-            "not_xml", f"The file cannot be read as XML ({_first_line(str(exc))}).") from None
-    # Also catches a DOCTYPE the byte scan could not see (a UTF-16 file).
-    if root.getroottree().docinfo.doctype:
-        raise _forbidden()
-    return root
-
-
-def _forbidden() -> ConfirmationFileInvalid:
-    return ConfirmationFileInvalid(
-        "xml_forbidden_construct",
-        "The file declares a DOCTYPE (DTD or entities), which confirmation files never use "
-        "and which is refused for security. Ask the counterparty for the file without it.",
-    )
-
-
-def _first_line(text: str) -> str:
-    return text.splitlines()[0] if text else "unknown error"
+            "not_xml", f"The file cannot be read as XML ({refused.detail}).") from None
 
 
 def where(element: etree._Element) -> str:
